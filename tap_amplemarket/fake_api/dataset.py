@@ -1,0 +1,221 @@
+"""Deterministic sample data shaped like the Amplemarket API's records."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import random
+import typing as t
+import uuid
+
+Record = dict[str, t.Any]
+
+DISPOSITIONS = [
+    ("Meeting booked", "meeting_booked", "complete"),
+    ("Not interested", "not_interested", "complete"),
+    ("No answer", "no_answer", "next_stage"),
+    ("Left voicemail", "left_voicemail", "next_stage"),
+]
+
+
+def isoformat_z(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Every collection the fake API serves, keyed by response key."""
+
+    calls: list[Record] = dataclasses.field(default_factory=list)
+    dispositions: list[Record] = dataclasses.field(default_factory=list)
+    users: list[Record] = dataclasses.field(default_factory=list)
+    tasks: list[Record] = dataclasses.field(default_factory=list)
+    sequences: list[Record] = dataclasses.field(default_factory=list)
+    mailboxes: list[Record] = dataclasses.field(default_factory=list)
+    lead_lists: list[Record] = dataclasses.field(default_factory=list)
+    excluded_domains: list[Record] = dataclasses.field(default_factory=list)
+    excluded_emails: list[Record] = dataclasses.field(default_factory=list)
+    accounts: list[Record] = dataclasses.field(default_factory=list)
+    account_info: Record = dataclasses.field(default_factory=dict)
+
+
+class SampleFactory:
+    """Makes records from one seeded random source, so every run sees the same data."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def hex40(self) -> str:
+        return f"{self.rng.getrandbits(160):040x}"
+
+    def call(
+        self,
+        start_date: datetime.datetime,
+        users: list[Record],
+        dispositions: list[Record],
+    ) -> Record:
+        rng = self.rng
+        user = rng.choice(users) if users else {"id": self.uuid()}
+        answered = rng.random() < 0.6
+        call: Record = {
+            "id": self.uuid(),
+            "disposition_id": rng.choice(dispositions)["id"] if dispositions and answered else None,
+            "duration": rng.randint(5, 900) if answered else None,
+            "external": rng.random() < 0.2,
+            "start_date": isoformat_z(start_date),
+            "from": f"+1 555{rng.randint(1000000, 9999999)}",
+            "to": f"+1 555{rng.randint(1000000, 9999999)}",
+            "notes": rng.choice([None, "Follow up next week", "Asked for pricing"]),
+            "transcription": "Hello, this is a call." if answered and rng.random() < 0.3 else None,
+            "task_id": self.uuid() if rng.random() < 0.8 else None,
+            "user_id": user["id"],
+            "human": answered and rng.random() < 0.8,
+            "answered": answered if rng.random() < 0.9 else None,
+            "contact": (
+                {"id": self.uuid(), "name": "Jane Roe", "email": "jane.roe@example.com"}
+                if rng.random() < 0.7
+                else None
+            ),
+        }
+        if rng.random() < 0.5:  # fields the API returns but the docs do not list
+            call["direction"] = rng.choice(["outbound", "inbound"])
+            call["transcript"] = None
+            call["recording_url"] = "https://recordings.example.com/r.mp3"
+        return call
+
+
+def sample_dataset(
+    calls: int = 250,
+    *,
+    users: int = 3,
+    days: float = 60,
+    end: datetime.datetime | None = None,
+    seed: int = 7,
+) -> Dataset:
+    """A dataset with `calls` calls spread evenly over the `days` before `end`."""
+    factory = SampleFactory(seed)
+    end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
+    data = Dataset()
+    data.dispositions = [
+        {"id": factory.uuid(), "name": name, "slug": slug, "action": action}
+        for name, slug, action in DISPOSITIONS
+    ]
+    for index in range(users):
+        user_id = factory.uuid()
+        email = f"rep{index}@acme.example"
+        data.users.append(
+            {
+                "id": user_id,
+                "name": f"Rep {index}",
+                "email": email,
+                "status": "active" if index % 4 else "inactive",
+                "role": "admin" if index == 0 else "user",
+                "mailboxes": [{"id": factory.uuid(), "email": email}],
+            }
+        )
+        data.mailboxes.append(
+            {
+                "id": factory.uuid(),
+                "email": email,
+                "email_provider": "google",
+                "daily_email_limit": 200,
+                "status": "active",
+                "user": {"id": user_id, "name": f"Rep {index}", "email": email},
+                "created_at": "2025-01-02T10:00:00Z",
+                "updated_at": "2025-06-02T10:00:00Z",
+            }
+        )
+        for task_index in range(7):
+            data.tasks.append(
+                {
+                    "id": factory.uuid(),
+                    "automatic": task_index % 2 == 0,
+                    "type": "phone_call",
+                    "status": "scheduled" if task_index % 3 else "completed",
+                    "due_on": "2026-05-20",
+                    "finished_on": None if task_index % 3 else "2026-05-21",
+                    "notes": None,
+                    "sequence_key": factory.hex40(),
+                    "sequence_name": "Outbound Q2",
+                    "user_id": user_id,
+                    "user_email": email,
+                    "contact": {
+                        "id": factory.uuid(),
+                        "name": "Jane Roe",
+                        "email": "jane@x.example",
+                    },
+                }
+            )
+    step = datetime.timedelta(days=days) / max(calls, 1)
+    first = end - datetime.timedelta(days=days)
+    data.calls = [
+        factory.call(first + step * index, data.users, data.dispositions) for index in range(calls)
+    ]
+    data.sequences = [
+        {
+            "id": factory.hex40(),
+            "name": f"Sequence {index}",
+            "status": "active",
+            "created_at": "2025-03-01T09:00:00Z",
+            "updated_at": "2025-04-01T09:00:00Z",
+            "created_by_user_id": data.users[0]["id"] if data.users else None,
+            "created_by_user_email": data.users[0]["email"] if data.users else None,
+        }
+        for index in range(45)
+    ]
+    data.lead_lists = [
+        {
+            "id": factory.uuid(),
+            "name": f"Leads {index}",
+            "status": "completed",
+            "shared": index % 2 == 0,
+            "visible": True,
+            "owner": data.users[0]["email"] if data.users else None,
+            "type": "linkedin",
+            "leads": [
+                {
+                    "id": factory.uuid(),
+                    "email": f"lead{index}-{lead}@prospect.example",
+                    "first_name": "Lead",
+                    "last_name": str(lead),
+                    "company_name": "Prospect Inc",
+                    "company_domain": "prospect.example",
+                }
+                for lead in range(12)
+            ],
+        }
+        for index in range(4)
+    ]
+    data.excluded_domains = [
+        {
+            "domain": f"blocked{index}.example",
+            "source": "manual",
+            "date_added": "2025-02-01T00:00:00Z",
+            "excluded_reason": "competitor",
+        }
+        for index in range(33)
+    ]
+    data.excluded_emails = [
+        {
+            "email": f"nobody{index}@blocked.example",
+            "source": "unsubscribe",
+            "date_added": "2025-02-01T00:00:00Z",
+            "excluded_reason": "unsubscribed",
+        }
+        for index in range(27)
+    ]
+    data.accounts = [
+        {
+            "id": factory.uuid(),
+            "name": f"Account {index}",
+            "domain": f"acct{index}.example",
+            "industry": "Software",
+            "employees": 50 + index,
+        }
+        for index in range(31)
+    ]
+    data.account_info = {"account": {"id": factory.uuid(), "name": "Acme"}, "credits": 1000}
+    return data
