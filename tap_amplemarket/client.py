@@ -188,6 +188,17 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def backoff_wait_generator(self) -> t.Generator[float, None, None]:
         return backoff.expo(factor=self.backoff_factor, max_value=60)
 
+    def backoff_handler(self, details: t.Any) -> None:
+        # Name the real cause: the SDK's line says "status 200: OK" for a broken body.
+        self.log(
+            "Retrying %s in %.2fs after attempt %d: %s",
+            self.path,
+            details.get("wait", 0),
+            details["tries"],
+            details.get("exception"),
+            level=logging.WARNING,
+        )
+
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 8))
 

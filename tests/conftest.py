@@ -112,6 +112,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         AmplemarketStream, "backoff_wait_generator", lambda self: backoff.constant(0.01)
     )
+    monkeypatch.setattr(AmplemarketStream, "backoff_jitter", lambda self, value: value)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from tap_amplemarket.fake_api.dataset import Dataset, Record, isoformat_z, sample_dataset
 
 DEFAULT_PAGE_SIZE = 20
-FAULT_KINDS = ("429", "503", "reset", "truncate", "cut")
+FAULT_KINDS = ("400", "429", "503", "reset", "truncate", "cut")
 
 
 class APIError(Exception):
@@ -81,6 +81,7 @@ class Fault:
     kind: str
     path: str | None
     retry_after: str
+    skip: int = 0  # matching requests to let through before this fault fires
 
 
 def parse_date_param(name: str, value: str) -> str:
@@ -126,7 +127,9 @@ class FakeAmplemarketAPI:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeAmplemarketAPI:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -141,13 +144,21 @@ class FakeAmplemarketAPI:
         self.stop()
 
     def fail_next(
-        self, kind: str, times: int = 1, *, path: str | None = None, retry_after: str = "1"
+        self,
+        kind: str,
+        times: int = 1,
+        *,
+        path: str | None = None,
+        retry_after: str = "1",
+        after: int = 0,
     ) -> None:
-        """Answer the next `times` requests (to `path`, if given) with fault `kind`."""
+        """Answer `times` requests (to `path`, if given) with fault `kind`, `after` others."""
         if kind not in FAULT_KINDS:
             raise ValueError(kind)
         with self._lock:
-            self.faults.extend(Fault(kind, path, retry_after) for _ in range(times))
+            self.faults.extend(
+                Fault(kind, path, retry_after, skip=after if i == 0 else 0) for i in range(times)
+            )
 
     def add_call(self, call: Record) -> None:
         """Log a call after the fact, as `POST /calls` would."""
@@ -168,6 +179,9 @@ class FakeAmplemarketAPI:
         with self._lock:
             for fault in self.faults:
                 if fault.path in (None, path):
+                    if fault.skip:
+                        fault.skip -= 1
+                        break
                     self.faults.remove(fault)
                     return fault
             if self.rate_limit_first_attempts:
@@ -337,6 +351,12 @@ class FakeAmplemarketAPI:
                     error = APIError(429, "too_many_requests", "Rate limit exceeded")
                     self._send(429, error.body(), {"Retry-After": fault.retry_after})
                     return 429
+                if fault.kind == "400":
+                    error = APIError(
+                        400, "unsupported_value", "Invalid date format", "start_date_from"
+                    )
+                    self._send(400, error.body())
+                    return 400
                 if fault.kind == "503":
                     self._send(503, APIError(503, "unavailable", "Try again").body())
                     return 503

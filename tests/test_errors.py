@@ -1,0 +1,100 @@
+"""Bad keys, bad settings and rejected requests end in one clear line; the key never shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.conftest import SECRET_LOOKING_KEY, run_cli
+
+DEBUG = {"LOGLEVEL": "DEBUG", "TAP_AMPLEMARKET_LOGLEVEL": "DEBUG"}
+
+
+@pytest.fixture
+def secret_api():
+    with FakeAmplemarketAPI(sample_dataset(60), api_key=SECRET_LOOKING_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def secret_config(secret_api):
+    return {
+        "api_key": SECRET_LOOKING_KEY,
+        "api_url": secret_api.url,
+        "start_date": "2026-04-01T00:00:00Z",
+        "end_date": "2026-06-02T00:00:00Z",
+        "page_size": 10,
+    }
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_a_rejected_key_stops_at_once_with_one_clear_line(secret_api, secret_config, tmp_path):
+    result = run_cli([], {**secret_config, "api_key": "wrong-key"}, tmp_path, env=DEBUG)
+
+    assert result.returncode != 0
+    assert "Amplemarket rejected the API key (401): check api_key" in last_line(result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len(secret_api.requests) == 1, "a 401 is not retried"
+    assert "wrong-key" not in result.stdout + result.stderr
+
+
+def test_the_key_is_never_printed_even_at_debug_level(secret_api, secret_config, tmp_path):
+    secret_api.fail_next("503", times=1, path="/calls")
+    result = run_cli([], secret_config, tmp_path, env=DEBUG)
+    discover = run_cli(["--discover"], secret_config, tmp_path, env=DEBUG)
+    about = run_cli(["--about"], secret_config, tmp_path, env=DEBUG)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(result.records("calls")) == sum(
+        c["start_date"] >= secret_config["start_date"] for c in secret_api.data.calls
+    )
+    assert "DEBUG" in result.stderr, "debug logging was on"
+    for run in (result, discover, about):
+        assert SECRET_LOOKING_KEY not in run.stdout + run.stderr
+
+
+def test_a_4xx_quotes_the_api_error_and_its_parameter(secret_api, secret_config, tmp_path):
+    secret_api.fail_next("400", path="/calls")
+
+    result = run_cli([], secret_config, tmp_path)
+
+    assert result.returncode != 0
+    line = last_line(result.stderr)
+    assert "Invalid date format (parameter: start_date_from)" in line
+    assert "400" in line
+    assert "Traceback" not in result.stderr
+    assert len(secret_api.requests_to("/calls")) == 1, "a 400 is not retried"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("start_date", "yesterday", "start_date 'yesterday' is not an ISO 8601 date-time"),
+        ("end_date", "2020-01-01T00:00:00Z", "end_date must be after start_date"),
+        ("page_size", 0, "page_size must be greater than 0"),
+        ("api_url", "api.amplemarket.com", "is not an http(s) URL"),
+        ("max_requests_per_minute", "fast", "'fast' is not of type 'integer'"),
+    ],
+)
+def test_bad_settings_are_rejected_before_any_request(
+    secret_api, secret_config, tmp_path, setting, value, message
+):
+    result = run_cli([], {**secret_config, setting: value}, tmp_path)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert secret_api.requests == []
+    assert SECRET_LOOKING_KEY not in result.stdout + result.stderr
+
+
+def test_a_missing_key_names_the_setting(secret_api, secret_config, tmp_path):
+    config = {k: v for k, v in secret_config.items() if k != "api_key"}
+
+    result = run_cli([], config, tmp_path)
+
+    assert result.returncode != 0
+    assert "'api_key' is a required property" in result.stderr
+    assert secret_api.requests == []

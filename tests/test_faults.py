@@ -1,0 +1,78 @@
+"""Transient faults are survived with nothing lost; 429 waits exactly Retry-After."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import sync
+
+
+def all_call_ids(api):
+    return sorted(call["id"] for call in api.data.calls)
+
+
+EXPECTED_STATUS = {"503": 503, "reset": 0, "truncate": 200, "cut": 200}
+
+
+@pytest.mark.parametrize("kind", ["503", "reset", "truncate", "cut"])
+def test_transient_fault_mid_pagination_is_retried_without_loss(api, config, fast_retries, kind):
+    api.fail_next(kind, times=3, path="/calls", after=2)  # the third page breaks 3 times
+
+    result = sync(config)
+
+    assert sorted(result.ids("calls")) == all_call_ids(api)
+    calls_requests = api.requests_to("/calls")
+    broken = calls_requests[2:5]
+    assert [r.status for r in broken] == [EXPECTED_STATUS[kind]] * 3
+    assert all(r.params == calls_requests[5].params for r in broken), "same page retried"
+    assert "page[after]" in calls_requests[5].params, "the fault hit a page after the first"
+
+
+def test_truncated_body_is_invalid_json_that_is_retried(api, config, fast_retries):
+    api.fail_next("truncate", times=1, path="/calls/dispositions")
+
+    result = sync(config)
+
+    assert len(api.requests_to("/calls/dispositions")) == 2
+    assert result.ids("dispositions") == [d["id"] for d in api.data.dispositions]
+
+
+def test_429_waits_exactly_retry_after_then_goes_on(api, config):
+    api.fail_next("429", times=2, path="/calls/dispositions", retry_after="1")
+
+    result = sync(config)
+
+    attempts = api.requests_to("/calls/dispositions")
+    assert [r.status for r in attempts] == [429, 429, 200]
+    gaps = [later.at - earlier.at for earlier, later in zip(attempts, attempts[1:])]
+    assert all(1.0 <= gap < 1.5 for gap in gaps), gaps
+    assert len(result.ids("dispositions")) == len(api.data.dispositions)
+
+
+def test_429_on_most_requests_completes_with_nothing_lost(api, config):
+    api.rate_limit_first_attempts = 2  # every request is refused twice before it succeeds
+    api.rate_limit_retry_after = "0"
+
+    result = sync({**config, "page_size": 100})
+
+    assert sorted(result.ids("calls")) == all_call_ids(api)
+    statuses = [r.status for r in api.requests]
+    assert statuses.count(429) == 2 * statuses.count(200)
+
+
+def test_429_is_never_given_up_while_retry_after_is_given(api, config):
+    api.fail_next("429", times=20, path="/calls/dispositions", retry_after="0")
+
+    result = sync({**config, "max_retries": 2})
+
+    assert len(result.ids("dispositions")) == len(api.data.dispositions)
+
+
+def test_persistent_5xx_fails_after_max_retries(api, config, fast_retries):
+    from singer_sdk.exceptions import RetriableAPIError
+
+    api.fail_next("503", times=50, path="/calls/dispositions")
+
+    with pytest.raises(RetriableAPIError):
+        sync({**config, "max_retries": 3})
+    assert len(api.requests_to("/calls/dispositions")) == 3
