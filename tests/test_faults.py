@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from tests.conftest import sync
@@ -44,7 +46,7 @@ def test_429_waits_exactly_retry_after_then_goes_on(api, config):
 
     attempts = api.requests_to("/calls/dispositions")
     assert [r.status for r in attempts] == [429, 429, 200]
-    gaps = [later.at - earlier.at for earlier, later in zip(attempts, attempts[1:])]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
     assert all(1.0 <= gap < 1.5 for gap in gaps), gaps
     assert len(result.ids("dispositions")) == len(api.data.dispositions)
 

@@ -1,0 +1,134 @@
+"""Loss-free, resumable incremental sync of calls: windows, checkpoints, lookback, kills."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
+from tests.conftest import parse_messages, sync
+
+
+def bookmark(state: dict) -> str:
+    return state["bookmarks"]["calls"]["replication_key_value"]
+
+
+def late_call(api: FakeAmplemarketAPI, start_date: str) -> dict:
+    call = SampleFactory(seed=99).call(
+        datetime.datetime.fromisoformat(start_date.replace("Z", "+00:00")),
+        api.data.users,
+        api.data.dispositions,
+    )
+    api.add_call(call)
+    return call
+
+
+def test_windows_ascend_and_each_one_ends_in_a_resumable_checkpoint(api, config):
+    result = sync(config)
+
+    calls_queries = [r.params for r in api.requests_to("/calls") if "page[after]" not in r.params]
+    lowers = [q["start_date_from"] for q in calls_queries]
+    assert lowers == sorted(lowers), "ascending date windows"
+    assert len(lowers) >= 6
+    bookmarks = [bookmark(s) for s in result.states if "replication_key_value" in str(s)]
+    assert len(bookmarks) >= 4, "a checkpoint after every non-empty window"
+    assert bookmarks == sorted(bookmarks)
+    assert all("progress_markers" not in s["bookmarks"]["calls"] for s in result.states[-1:])
+    assert bookmark(result.last_state) == max(c["start_date"] for c in api.data.calls)
+
+
+def test_incremental_rerun_fetches_only_new_calls_with_a_handful_of_requests(api, config):
+    first = sync(config)
+    newest = bookmark(first.last_state)
+    api.requests.clear()
+    new_call = late_call(api, "2026-06-01T12:00:00Z")
+
+    second = sync({**config, "end_date": "2026-06-03T00:00:00Z"}, state=first.last_state)
+
+    assert new_call["id"] in second.ids("calls")
+    assert len(api.requests_to("/calls")) <= 2, [r.params for r in api.requests]
+    lookback_start = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00")) - (
+        datetime.timedelta(days=3)
+    )
+    assert all(c["start_date"] >= isoformat_z(lookback_start) for c in second.records("calls"))
+    assert len(second.ids("calls")) < len(first.ids("calls")) / 4
+    assert bookmark(second.last_state) == new_call["start_date"]
+
+
+def test_a_call_logged_late_before_the_bookmark_is_picked_up(api, config):
+    first = sync(config)
+    two_days_before = datetime.datetime.fromisoformat(
+        bookmark(first.last_state).replace("Z", "+00:00")
+    ) - datetime.timedelta(days=2)
+    late = late_call(api, isoformat_z(two_days_before))
+
+    default_lookback = sync(config, state=first.last_state)
+    no_lookback = sync({**config, "lookback_window_days": 0}, state=first.last_state)
+
+    assert late["id"] in default_lookback.ids("calls")
+    assert late["id"] not in no_lookback.ids("calls"), "the lookback is what finds it"
+    assert bookmark(default_lookback.last_state) == bookmark(first.last_state)
+
+
+def test_killed_runs_resume_from_their_last_state_without_losing_a_call(tmp_path):
+    """SIGKILL the tap at random points; each rerun starts from the last STATE it printed."""
+    rng = random.Random(20261124)
+    data = sample_dataset(400, days=60)
+    with FakeAmplemarketAPI(data, api_key="k") as api:
+        config = {
+            "api_key": "k",
+            "api_url": api.url,
+            "start_date": "2026-03-01T00:00:00Z",
+            "end_date": "2026-06-02T00:00:00Z",
+            "page_size": 10,
+            "window_days": 5,
+            "lookback_window_days": 0,
+        }
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        delivered: set[str] = set()
+        state: dict | None = None
+        kills = 0
+        for _attempt in range(30):
+            command = [
+                sys.executable,
+                "-c",
+                "from tap_amplemarket.tap import main; main()",
+                "--config",
+                str(tmp_path / "config.json"),
+            ]
+            if state:
+                (tmp_path / "state.json").write_text(json.dumps(state))
+                command += ["--state", str(tmp_path / "state.json")]
+            kill_after = rng.randint(1, 150) if kills < 5 else None
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+            lines, records = [], 0
+            for line in process.stdout:
+                lines.append(line)
+                records += '"type":"RECORD"' in line
+                if kill_after is not None and records >= kill_after:
+                    os.kill(process.pid, signal.SIGKILL)
+                    kills += 1
+                    break
+            process.stdout.close()
+            returncode = process.wait()
+            messages = parse_messages("".join(lines))
+            delivered |= {
+                m["record"]["id"]
+                for m in messages
+                if m["type"] == "RECORD" and m["stream"] == "calls"
+            }
+            states = [m["value"] for m in messages if m["type"] == "STATE"]
+            state = states[-1] if states else state
+            if returncode == 0:
+                break
+        assert kills == 5
+        assert returncode == 0
+        assert delivered == {call["id"] for call in data.calls}
