@@ -9,10 +9,12 @@ import typing as t
 from singer_sdk import SchemaDirectory, StreamSchema
 
 from tap_amplemarket import schemas
-from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.client import AmplemarketStream, json_body
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
+
+    import requests
 
     from singer_sdk.helpers.types import Context
 
@@ -131,3 +133,124 @@ class DispositionsStream(AmplemarketStream):
     records_key = "dispositions"
     max_page_size = None
     schema = StreamSchema(SCHEMAS)
+
+
+class UsersStream(AmplemarketStream):
+    """Users of the Amplemarket account; parent of `tasks`."""
+
+    name = "users"
+    path = "/users"
+    records_key = "users"
+    schema = StreamSchema(SCHEMAS)
+
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> Iterable[dict[str, t.Any]]:
+        yield {"user_id": record["id"]}
+
+
+class TasksStream(AmplemarketStream):
+    """Tasks, one partition per user: /tasks requires `user_id`."""
+
+    name = "tasks"
+    path = "/tasks"
+    records_key = "tasks"
+    parent_stream_type = UsersStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []  # full table: no per-user state to keep
+    schema = StreamSchema(SCHEMAS)
+
+    def filter_params(self, context: Context | None) -> dict[str, t.Any]:
+        return {"user_id": context["user_id"]} if context else {}
+
+
+class SequencesStream(AmplemarketStream):
+    """Sequences (ids are 40 hex characters, not uuids)."""
+
+    name = "sequences"
+    path = "/sequences"
+    records_key = "sequences"
+    schema = StreamSchema(SCHEMAS)
+
+
+class MailboxesStream(AmplemarketStream):
+    """Mailboxes connected to the account; the endpoint pages at most 20 at a time."""
+
+    name = "mailboxes"
+    path = "/mailboxes"
+    records_key = "mailboxes"
+    max_page_size = 20
+    schema = StreamSchema(SCHEMAS)
+
+
+class LeadListsStream(AmplemarketStream):
+    """Lead lists; parent of `lead_list_entries`."""
+
+    name = "lead_lists"
+    path = "/lead-lists"
+    records_key = "lead_lists"
+    schema = StreamSchema(SCHEMAS)
+
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> Iterable[dict[str, t.Any]]:
+        yield {"lead_list_id": record["id"]}
+
+
+class LeadListEntriesStream(AmplemarketStream):
+    """The leads of each lead list: GET /lead-lists/{id} pages its `leads` by entry id."""
+
+    name = "lead_list_entries"
+    path = "/lead-lists/{lead_list_id}"
+    records_key = "leads"
+    primary_keys = ("lead_list_id", "id")
+    parent_stream_type = LeadListsStream
+    state_partitioning_keys: t.ClassVar[list[str]] = []
+    schema = StreamSchema(SCHEMAS)
+
+    def post_process(
+        self, row: dict[str, t.Any], context: Context | None = None
+    ) -> dict[str, t.Any] | None:
+        # The entry does not name its list; the SDK adds context keys only to partitioned state.
+        row["lead_list_id"] = (context or {}).get("lead_list_id")
+        return row
+
+
+class ExcludedDomainsStream(AmplemarketStream):
+    """Domains excluded from outreach."""
+
+    name = "excluded_domains"
+    path = "/excluded-domains"
+    records_key = "excluded_domains"
+    primary_keys = ("domain",)
+    schema = StreamSchema(SCHEMAS)
+
+
+class ExcludedEmailsStream(AmplemarketStream):
+    """Email addresses excluded from outreach."""
+
+    name = "excluded_emails"
+    path = "/excluded-emails"
+    records_key = "excluded_emails"
+    primary_keys = ("email",)
+    schema = StreamSchema(SCHEMAS)
+
+
+class AccountsStream(AmplemarketStream):
+    """Accounts (companies) known to Amplemarket."""
+
+    name = "accounts"
+    path = "/accounts"
+    records_key = "accounts"
+    schema = StreamSchema(SCHEMAS)
+
+
+class AccountInfoProbe(AmplemarketStream):
+    """GET /account-info (no paging, no credits): the connection check, not a stream."""
+
+    name = "account_info"
+    path = "/account-info"
+    max_page_size = None
+    schema: t.ClassVar[dict[str, t.Any]] = {"type": "object", "properties": {}}
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        yield json_body(response)

@@ -22,6 +22,15 @@ if t.TYPE_CHECKING:
 STREAM_TYPES: tuple[type[Stream], ...] = (
     streams.CallsStream,
     streams.DispositionsStream,
+    streams.UsersStream,
+    streams.TasksStream,
+    streams.SequencesStream,
+    streams.MailboxesStream,
+    streams.LeadListsStream,
+    streams.LeadListEntriesStream,
+    streams.ExcludedDomainsStream,
+    streams.ExcludedEmailsStream,
+    streams.AccountsStream,
 )
 
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
@@ -137,6 +146,12 @@ class TapAmplemarket(Tap):
 
     def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+
+    def run_connection_test(self) -> bool:
+        # One cheap request (no paging, no credits) instead of the SDK's record from each stream.
+        account = next(iter(streams.AccountInfoProbe(tap=self).request_records(None)), None)
+        self.logger.info("Connected to Amplemarket: %s", "ok" if account is not None else "empty")
+        return True
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:

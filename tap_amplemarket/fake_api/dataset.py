@@ -183,11 +183,15 @@ def sample_dataset(
                     "last_name": str(lead),
                     "company_name": "Prospect Inc",
                     "company_domain": "prospect.example",
+                    "title": "VP Sales",
+                    "linkedin_url": None,
+                    "location": "Lisbon, Portugal",
+                    "score": 0.82,
                 }
                 for lead in range(12)
             ],
         }
-        for index in range(4)
+        for index in range(7)
     ]
     data.excluded_domains = [
         {
@@ -214,6 +218,10 @@ def sample_dataset(
             "domain": f"acct{index}.example",
             "industry": "Software",
             "employees": 50 + index,
+            "linkedin_url": f"https://www.linkedin.com/company/acct{index}",
+            "location": None,
+            "created_at": "2025-01-05T08:00:00Z",
+            "updated_at": "2025-05-05T08:00:00Z",
         }
         for index in range(31)
     ]

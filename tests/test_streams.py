@@ -1,0 +1,131 @@
+"""Every list endpoint as a stream: discovery, multi-page full syncs, children, 404 skips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.conftest import API_KEY, run_cli, sync
+
+EXPECTED_KEYS = {
+    "calls": ["id"],
+    "dispositions": ["id"],
+    "users": ["id"],
+    "tasks": ["id"],
+    "sequences": ["id"],
+    "mailboxes": ["id"],
+    "lead_lists": ["id"],
+    "lead_list_entries": ["lead_list_id", "id"],
+    "excluded_domains": ["domain"],
+    "excluded_emails": ["email"],
+    "accounts": ["id"],
+}
+FLAT_STREAMS = {
+    "users": "users",
+    "sequences": "sequences",
+    "mailboxes": "mailboxes",
+    "lead_lists": "lead_lists",
+    "excluded_domains": "excluded_domains",
+    "excluded_emails": "excluded_emails",
+    "accounts": "accounts",
+}
+
+
+@pytest.fixture
+def big_api():
+    data = sample_dataset(150, users=25)  # 25 mailboxes: two pages even at the 20 maximum
+    with FakeAmplemarketAPI(data, api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def small_pages(big_api):
+    return {
+        "api_key": API_KEY,
+        "api_url": big_api.url,
+        "start_date": "2026-03-01T00:00:00Z",
+        "end_date": "2026-06-02T00:00:00Z",
+        "page_size": 5,
+    }
+
+
+def test_discover_lists_every_stream_with_its_primary_key(small_pages, tmp_path):
+    result = run_cli(["--discover"], small_pages, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    catalog = json.loads(result.stdout)
+    keys = {s["tap_stream_id"]: s["key_properties"] for s in catalog["streams"]}
+    assert keys == EXPECTED_KEYS
+    calls = next(s for s in catalog["streams"] if s["tap_stream_id"] == "calls")
+    assert calls["replication_key"] == "start_date"
+    assert calls["replication_method"] == "INCREMENTAL"
+
+
+def test_full_sync_delivers_every_record_of_every_stream_across_pages(big_api, small_pages):
+    result = sync(small_pages)
+    data = big_api.data
+
+    for stream, attribute in FLAT_STREAMS.items():
+        key = EXPECTED_KEYS[stream][0]
+        expected = [record[key] for record in getattr(data, attribute)]
+        assert result.ids(stream, key) == expected, stream
+        path = "/" + stream.replace("_", "-")
+        assert len(big_api.requests_to(path)) >= 2, f"{stream} should span several pages"
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+    assert sorted(result.ids("tasks")) == sorted(task["id"] for task in data.tasks)
+    entries = {(r["lead_list_id"], r["id"]) for r in result.records("lead_list_entries")}
+    assert entries == {(ll["id"], lead["id"]) for ll in data.lead_lists for lead in ll["leads"]}
+    assert len(result.records("lead_list_entries")) == len(entries), "no entry twice"
+
+
+def test_tasks_are_read_per_user_because_the_api_requires_user_id(big_api, small_pages):
+    result = sync(small_pages)
+
+    task_requests = big_api.requests_to("/tasks")
+    assert all("user_id" in r.params for r in task_requests)
+    assert {r.params["user_id"] for r in task_requests} == {u["id"] for u in big_api.data.users}
+    assert all(r.status == 200 for r in task_requests)
+    assert all(task["user_id"] for task in result.records("tasks"))
+    assert result.last_state["bookmarks"]["tasks"] == {}, "no per-user state for a full table"
+
+
+def test_mailboxes_page_size_is_clamped_to_twenty(big_api, small_pages):
+    result = sync({**small_pages, "page_size": 100})
+
+    sizes = {r.params["page[size]"] for r in big_api.requests_to("/mailboxes")}
+    assert sizes == {"20"}
+    assert len(result.records("mailboxes")) == len(big_api.data.mailboxes) == 25
+    assert {r.params["page[size]"] for r in big_api.requests_to("/users")} == {"100"}
+
+
+def test_an_endpoint_missing_from_the_plan_is_skipped_with_one_warning(
+    big_api, small_pages, tmp_path
+):
+    big_api.unavailable_paths = {"/accounts", "/tasks"}
+
+    result = run_cli([], small_pages, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.records("accounts") == []
+    assert len(result.records("sequences")) == len(big_api.data.sequences)
+    assert result.stderr.count("Skipping stream accounts") == 1
+    assert result.stderr.count("Skipping stream tasks") == 1
+    assert len(big_api.requests_to("/tasks")) == 1, "a missing child endpoint is tried once"
+    assert "this key's plan may not include it" in result.stderr
+
+
+def test_connection_test_makes_one_cheap_request(big_api, small_pages, tmp_path):
+    result = run_cli(["--test"], small_pages, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [r.path for r in big_api.requests] == ["/account-info"]
+
+
+def test_connection_test_with_a_bad_key_fails_clearly(big_api, small_pages, tmp_path):
+    result = run_cli(["--test"], {**small_pages, "api_key": "nope"}, tmp_path)
+
+    assert result.returncode != 0
+    assert "Amplemarket rejected the API key (401): check api_key" in result.stderr
+    assert "Traceback" not in result.stderr
