@@ -15,7 +15,6 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
     import requests
-
     from singer_sdk.helpers.types import Context
 
 SCHEMAS = SchemaDirectory(schemas)
