@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded database
-	$(BIN)/python -m tap_amplemarket.demo
+	$(BIN)/python scripts/demo.py
 
 test: $(BIN)/.installed  ## Lint and run the whole test suite
 	$(BIN)/ruff check .
