@@ -1,0 +1,259 @@
+"""End to end: `meltano run` from the fake API into a throwaway PostgreSQL and into DuckDB."""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import typing as t
+
+import pytest
+
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MELTANO = str(pathlib.Path(sys.executable).with_name("meltano"))
+KEY = "pipeline-key"
+TABLES = {
+    "calls": "calls",
+    "dispositions": "dispositions",
+    "users": "users",
+    "tasks": "tasks",
+    "sequences": "sequences",
+    "mailboxes": "mailboxes",
+    "lead_lists": "lead_lists",
+    "excluded_domains": "excluded_domains",
+    "excluded_emails": "excluded_emails",
+    "accounts": "accounts",
+}
+
+pytestmark = pytest.mark.meltano
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_bin_dir() -> pathlib.Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
+    if candidates:
+        return pathlib.Path(candidates[-1])
+    initdb = shutil.which("initdb")
+    if initdb:
+        return pathlib.Path(initdb).resolve().parent
+    pytest.fail("PostgreSQL server binaries not found: install Debian's postgresql (.ci/run does)")
+
+
+class Postgres:
+    """A throwaway PostgreSQL server in a temp dir, on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.bin = postgres_bin_dir()
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="pg-"))
+        self.port = free_port()
+        # initdb refuses to run as root: drop to the postgres user the Debian package creates.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(self.dir, "postgres")
+
+    def run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, text=True)
+
+    def start(self) -> Postgres:
+        data = self.dir / "data"
+        self.run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        )
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+        )
+        return self
+
+    def stop(self) -> None:
+        self.run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def query(self, sql: str) -> list[list[str]]:
+        out = subprocess.run(
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-At",
+                "-F",
+                "|",
+                "-c",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return [line.split("|") for line in out.splitlines()]
+
+    def scalar(self, sql: str) -> str:
+        return self.query(sql)[0][0]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> t.Iterator[Postgres]:
+    server = Postgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def meltano_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for `meltano` in the repo, with its own state database; plugins installed."""
+    system_db = tmp_path_factory.mktemp("meltano") / "meltano.db"
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{system_db}",
+        "TAP_AMPLEMARKET_API_KEY": KEY,
+        "TAP_AMPLEMARKET_START_DATE": "2026-01-01T00:00:00Z",
+    }
+    meltano(["install"], env)
+    return env
+
+
+def meltano(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [MELTANO, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def new_call(api: FakeAmplemarketAPI, when: datetime.datetime, seed: int) -> dict[str, t.Any]:
+    call = SampleFactory(seed).call(when, api.data.users, api.data.dispositions)
+    api.add_call(call)
+    return call
+
+
+def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, meltano_env):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    data = sample_dataset(600, users=5, days=40, end=now - datetime.timedelta(days=1))
+    with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        env = {
+            **meltano_env,
+            "TAP_AMPLEMARKET_API_URL": api.url,
+            "TARGET_POSTGRES_HOST": "127.0.0.1",
+            "TARGET_POSTGRES_PORT": str(postgres.port),
+            "TARGET_POSTGRES_USER": "postgres",
+            "TARGET_POSTGRES_PASSWORD": "",
+            "TARGET_POSTGRES_DATABASE": "postgres",
+        }
+        meltano(["run", "tap-amplemarket", "target-postgres"], env)
+
+        for table, attribute in TABLES.items():
+            expected = len(getattr(data, attribute))
+            assert int(postgres.scalar(f"select count(*) from amplemarket.{table}")) == expected
+        entries = sum(len(lead_list["leads"]) for lead_list in data.lead_lists)
+        assert int(postgres.scalar("select count(*) from amplemarket.lead_list_entries")) == entries
+
+        types = dict(
+            postgres.query(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'amplemarket' and table_name = 'calls'"
+            )
+        )
+        assert types["start_date"].startswith("timestamp")
+        assert types["answered"] == "boolean"
+        assert types["duration"] in {"bigint", "integer"}
+        assert types["contact"] == "jsonb"
+        sample = data.calls[17]
+        stored = postgres.scalar(
+            'select to_char(start_date, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') '
+            f"from amplemarket.calls where id = '{sample['id']}'"
+        )
+        assert stored == sample["start_date"]
+
+        # Second, incremental run: two new calls and one logged late, 2 days back.
+        newest = max(c["start_date"] for c in data.calls)
+        newest_at = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00"))
+        added = [
+            new_call(api, now - datetime.timedelta(hours=2), seed=1),
+            new_call(api, now - datetime.timedelta(hours=1), seed=2),
+            new_call(api, newest_at - datetime.timedelta(days=2), seed=3),
+        ]
+        api.requests.clear()
+        meltano(["run", "tap-amplemarket", "target-postgres"], env)
+
+        assert int(postgres.scalar("select count(*) from amplemarket.calls")) == 603
+        assert int(postgres.scalar("select count(distinct id) from amplemarket.calls")) == 603
+        ids = {row[0] for row in postgres.query("select id from amplemarket.calls")}
+        assert {call["id"] for call in added} <= ids
+        assert len(api.requests_to("/calls")) <= 3, "incremental: only the recent window is read"
+        lowest_from = min(r.params["start_date_from"] for r in api.requests_to("/calls"))
+        assert lowest_from > isoformat_z(newest_at - datetime.timedelta(days=4))
+
+        state = meltano(["state", "list"], env).stdout
+        assert "tap-amplemarket-to-target-postgres" in state
+
+
+def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
+    data = sample_dataset(300, users=4, days=30)
+    database = tmp_path / "warehouse.duckdb"
+    with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        env = {
+            **meltano_env,
+            "TAP_AMPLEMARKET_API_URL": api.url,
+            "TARGET_DUCKDB_FILEPATH": str(database),
+        }
+        meltano(["run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
+
+    target_python = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
+    counts = subprocess.run(
+        [
+            str(target_python),
+            "-c",
+            "import duckdb, sys; db = duckdb.connect(sys.argv[1], read_only=True)\n"
+            "for t in sys.argv[2:]: print(t, db.sql(f'select count(*) from amplemarket.{t}')"
+            ".fetchone()[0])",
+            str(database),
+            *TABLES,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    loaded = dict(zip(counts[::2], map(int, counts[1::2]), strict=True))
+    assert loaded == {table: len(getattr(data, attribute)) for table, attribute in TABLES.items()}
