@@ -21,18 +21,19 @@ from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = str(pathlib.Path(sys.executable).with_name("meltano"))
 KEY = "pipeline-key"
-TABLES = {
-    "calls": "calls",
-    "dispositions": "dispositions",
-    "users": "users",
-    "tasks": "tasks",
-    "sequences": "sequences",
-    "mailboxes": "mailboxes",
-    "lead_lists": "lead_lists",
-    "excluded_domains": "excluded_domains",
-    "excluded_emails": "excluded_emails",
-    "accounts": "accounts",
-}
+# Tables named as the dataset's collections (lead_list_entries is counted separately).
+TABLES = (
+    "calls",
+    "dispositions",
+    "users",
+    "tasks",
+    "sequences",
+    "mailboxes",
+    "lead_lists",
+    "excluded_domains",
+    "excluded_emails",
+    "accounts",
+)
 
 pytestmark = pytest.mark.meltano
 
@@ -183,8 +184,8 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
         }
         meltano(["run", "tap-amplemarket", "target-postgres"], env)
 
-        for table, attribute in TABLES.items():
-            expected = len(getattr(data, attribute))
+        for table in TABLES:
+            expected = len(getattr(data, table))
             assert int(postgres.scalar(f"select count(*) from amplemarket.{table}")) == expected
         entries = sum(len(lead_list["leads"]) for lead_list in data.lead_lists)
         assert int(postgres.scalar("select count(*) from amplemarket.lead_list_entries")) == entries
@@ -256,4 +257,4 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
         text=True,
     ).stdout.split()
     loaded = dict(zip(counts[::2], map(int, counts[1::2]), strict=True))
-    assert loaded == {table: len(getattr(data, attribute)) for table, attribute in TABLES.items()}
+    assert loaded == {table: len(getattr(data, table)) for table in TABLES}
