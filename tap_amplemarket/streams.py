@@ -39,6 +39,22 @@ def isoformat_z(value: datetime.datetime) -> str:
     return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class WindowTest:
+    """Whether a call's start_date lies in [lower, upper); called once per call, so fast."""
+
+    def __init__(self, lower: datetime.datetime, upper: datetime.datetime) -> None:
+        self.lower, self.upper = lower, upper
+        self.lower_z, self.upper_z = isoformat_z(lower), isoformat_z(upper)
+
+    def __call__(self, start_date: str | None) -> bool:
+        if not start_date:
+            return True  # cannot be placed: deliver rather than drop
+        if len(start_date) == len(self.lower_z) and start_date.endswith("Z"):
+            # The API's usual form sorts as text, so no parsing is needed.
+            return self.lower_z <= start_date < self.upper_z
+        return self.lower <= parse_timestamp(start_date) < self.upper
+
+
 class _ResumableWindowsFilter(logging.Filter):
     """Drops the SDK's "not resumable" warning: calls checkpoint at every window boundary."""
 
@@ -99,13 +115,15 @@ class CallsStream(AmplemarketStream):
         size = base_size
         lower = start
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
+        # Whole-second bounds, so the text and the parsed comparison of WindowTest agree.
+        lower, end = lower.replace(microsecond=0), end.replace(microsecond=0)
         while lower < end:
-            upper = min(lower + size, end)
+            upper = min(lower + size, end).replace(microsecond=0)
             self.window = (lower, upper)
             in_window = 0
+            in_this_window = WindowTest(lower, upper)
             for record in super().get_records(context):
-                start_date = record.get("start_date")
-                if start_date and not lower <= parse_timestamp(start_date) < upper:
+                if not in_this_window(record.get("start_date")):
                     continue  # padding overlap: this call belongs to the neighbouring window
                 in_window += 1
                 yield record
@@ -211,7 +229,7 @@ class LeadListEntriesStream(AmplemarketStream):
     ) -> dict[str, t.Any] | None:
         # The entry does not name its list; the SDK adds context keys only to partitioned state.
         row["lead_list_id"] = (context or {}).get("lead_list_id")
-        return row
+        return super().post_process(row, context)
 
 
 class ExcludedDomainsStream(AmplemarketStream):

@@ -9,12 +9,12 @@ from urllib.parse import urlparse
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_amplemarket import streams
 from tap_amplemarket.errors import AmplemarketError
 from tap_amplemarket.throttle import RequestsPerMinuteLimiter
+from tap_amplemarket.writer import CheckpointFlushingWriter
 
 if t.TYPE_CHECKING:
     from singer_sdk.streams import Stream
@@ -40,7 +40,7 @@ class TapAmplemarket(Tap):
     """Singer tap for the Amplemarket API."""
 
     name = "tap-amplemarket"
-    message_writer_class = MsgSpecWriter  # faster JSON encoding of Singer messages
+    message_writer_class = CheckpointFlushingWriter
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -192,3 +192,7 @@ def main() -> None:
     except AmplemarketError as exc:
         TapAmplemarket.logger.error("%s", exc)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

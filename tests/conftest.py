@@ -118,6 +118,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def api() -> t.Iterator[FakeAmplemarketAPI]:
     with FakeAmplemarketAPI(sample_dataset(250), api_key=API_KEY) as server:
+        server.request_budget = 1000
         yield server
 
 
@@ -131,4 +132,5 @@ def config(api: FakeAmplemarketAPI) -> dict[str, t.Any]:
         "end_date": "2026-06-02T00:00:00Z",
         "page_size": 25,
         "window_days": 14,
+        "max_requests_per_minute": 100_000,  # a runaway loop hits the request budget fast
     }

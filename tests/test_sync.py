@@ -98,3 +98,12 @@ def test_calls_outside_the_padded_query_window_are_not_duplicated(config):
     on_midnight = [c for c in data.calls if c["start_date"].endswith("T00:00:00Z")]
     assert on_midnight
     assert sorted(ids) == sorted(c["id"] for c in data.calls)
+
+
+def test_an_end_with_fractions_of_a_second_or_none_ends_the_walk(api, config):
+    bounded = sync({**config, "end_date": "2026-06-02T00:00:00.654321Z"})
+    until_now = sync({k: v for k, v in config.items() if k != "end_date"})
+
+    all_ids = sorted(c["id"] for c in api.data.calls)
+    assert sorted(bounded.ids("calls")) == all_ids
+    assert sorted(until_now.ids("calls")) == all_ids

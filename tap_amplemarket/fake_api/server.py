@@ -65,6 +65,8 @@ COLLECTIONS = {
     "/accounts": Collection("accounts"),
 }
 CALL_FILTERS = ("user_id", "from", "to")
+#: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
+STATS_PATH = "/_fake/requests"
 
 
 @dataclasses.dataclass
@@ -113,6 +115,8 @@ class FakeAmplemarketAPI:
         self.rate_limit_first_attempts = 0
         self.rate_limit_retry_after = "1"
         self.unavailable_paths: set[str] = set()
+        #: Answer 400 once this many requests were served: a runaway client fails, not hangs.
+        self.request_budget: int | None = None
         self._attempts: collections.Counter[str] = collections.Counter()
         self._lock = threading.RLock()
         self._index_calls()
@@ -301,6 +305,9 @@ class FakeAmplemarketAPI:
 
             def do_GET(self) -> None:
                 split = urlsplit(self.path)
+                if split.path == STATS_PATH:  # for benchmarks that run the server elsewhere
+                    counts = collections.Counter(r.path for r in api.requests)
+                    return self._send(200, {"requests_by_path": dict(counts)})
                 params = dict(parse_qsl(split.query, keep_blank_values=True))
                 logged = LoggedRequest("GET", split.path, params, time.monotonic())
                 with api._lock:
@@ -309,6 +316,10 @@ class FakeAmplemarketAPI:
                     error = APIError(401, "unauthorized", "Invalid API key")
                     logged.status = 401
                     return self._send(401, error.body())
+                if api.request_budget is not None and len(api.requests) > api.request_budget:
+                    error = APIError(400, "budget_exceeded", "Fake API request budget exceeded")
+                    logged.status = 400
+                    return self._send(400, error.body())
                 fault = api._take_fault(split.path, self.path)
                 if fault is not None:
                     logged.status = self._send_fault(fault)
@@ -379,8 +390,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--days", type=float, default=90)
     parser.add_argument("--api-key", default="demo-api-key")
+    parser.add_argument("--end", help="ISO 8601 time of the newest call (default: now)")
     args = parser.parse_args()
-    end = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    end = (
+        datetime.datetime.fromisoformat(args.end.replace("Z", "+00:00"))
+        if args.end
+        else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    )
     api = FakeAmplemarketAPI(
         sample_dataset(args.calls, days=args.days, end=end), api_key=args.api_key, port=args.port
     )
@@ -389,3 +405,7 @@ def main() -> None:
         api._server.serve_forever()
     except KeyboardInterrupt:
         api.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Benchmark: a full sync of N calls from the fake API, the tap beside a bare HTTP loop.
+
+For each N it runs, against the same fake API on 127.0.0.1 and side by side:
+  - the tap (`tap-amplemarket`, calls stream only, Singer messages to /dev/null);
+  - a bare `requests` + `json` loop that pages through the same calls and discards them;
+and prints records/s of both, their ratio, requests made vs ceil(N / page_size), and the
+peak RSS of each process. Usage: python bench/full_sync.py [--sizes 10000 50000 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+
+import requests
+
+from tap_amplemarket.fake_api.server import STATS_PATH
+
+KEY = "bench-key"
+START, END = "2026-03-01T00:00:00Z", "2026-05-01T00:00:00Z"
+TAP = str(pathlib.Path(sys.executable).with_name("tap-amplemarket"))
+FAKE_API = str(pathlib.Path(sys.executable).with_name("tap-amplemarket-fake-api"))
+PAGE_SIZE = 100
+BARE_LOOP = """
+import json, sys, requests
+base, key, start, end = sys.argv[1:5]
+session = requests.Session()
+session.headers["Authorization"] = f"Bearer {key}"
+url = f"{base}/calls?page[size]=100&start_date_from={start}&start_date_to={end}"
+records = 0
+while url:
+    body = json.loads(session.get(url, timeout=60).content)
+    records += len(body["calls"])
+    next_link = body["_links"].get("next")
+    url = base + next_link["href"] if next_link else None
+print(records)
+"""
+
+
+def run_measured(command: list[str]) -> tuple[float, float, bytes, int]:
+    """Wall seconds, peak RSS (MiB), first stdout line and stdout line count of a child.
+
+    Stdout is drained as a target would drain a tap: through a pipe, in large reads.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    lines = 1 if first_line else 0
+    while chunk := process.stdout.read1(1 << 16):
+        lines += chunk.count(b"\n")
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[:3]} failed with status {status}")
+    return elapsed, usage.ru_maxrss / 1024, first_line, lines
+
+
+def calls_only_catalog(config_path: pathlib.Path, workdir: pathlib.Path) -> pathlib.Path:
+    catalog = json.loads(
+        subprocess.run(
+            [TAP, "--config", str(config_path), "--discover"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    for stream in catalog["streams"]:
+        selected = stream["tap_stream_id"] == "calls"
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = selected
+    path = workdir / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+@contextlib.contextmanager
+def fake_api(calls: int) -> t.Iterator[str]:
+    """The fake API in its own process, so its dataset does not inflate the RSS we measure."""
+    server = subprocess.Popen(
+        [
+            FAKE_API,
+            "--port",
+            "0",
+            "--calls",
+            str(calls),
+            "--days",
+            "60",
+            "--end",
+            END,
+            "--api-key",
+            KEY,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = server.stdout.readline() if server.stdout else ""
+        yield banner.split(" on ")[1].split()[0]
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def requests_by_path(base_url: str) -> dict[str, int]:
+    return requests.get(base_url + STATS_PATH, timeout=10).json()["requests_by_path"]
+
+
+def bench_size(calls: int, workdir: pathlib.Path) -> dict[str, float]:
+    with fake_api(calls) as url:
+        config = {
+            "api_key": KEY,
+            "api_url": url,
+            "start_date": START,
+            "end_date": END,
+            "page_size": PAGE_SIZE,
+            "window_days": 7,
+            "max_requests_per_minute": 10_000_000,
+        }
+        config_path = workdir / "config.json"
+        config_path.write_text(json.dumps(config))
+        catalog = calls_only_catalog(config_path, workdir)
+
+        bare_s, bare_rss, bare_out, _ = run_measured(
+            [sys.executable, "-c", BARE_LOOP, url, KEY, START, END]
+        )
+        assert int(bare_out) == calls, (bare_out, calls)
+        before = requests_by_path(url).get("/calls", 0)
+        tap_s, tap_rss, _, tap_lines = run_measured(
+            [TAP, "--config", str(config_path), "--catalog", str(catalog)]
+        )
+        assert tap_lines > calls, "every call came out as a RECORD line"
+        requests_made = requests_by_path(url)["/calls"] - before
+    return {
+        "calls": calls,
+        "tap_rps": calls / tap_s,
+        "bare_rps": calls / bare_s,
+        "ratio": bare_s / tap_s,
+        "requests": requests_made,
+        "min_requests": math.ceil(calls / PAGE_SIZE),
+        "tap_rss": tap_rss,
+        "bare_rss": bare_rss,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    args = parser.parse_args()
+    header = (
+        f"{'calls':>8} {'tap rec/s':>10} {'bare rec/s':>11} {'tap/bare':>9} "
+        f"{'requests':>9} {'ceil(N/ps)':>11} {'tap RSS MiB':>12} {'bare RSS MiB':>13}"
+    )
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            row = bench_size(size, pathlib.Path(tmp))
+            print(
+                f"{row['calls']:>8} {row['tap_rps']:>10.0f} {row['bare_rps']:>11.0f} "
+                f"{row['ratio']:>9.2f} {row['requests']:>9} {row['min_requests']:>11} "
+                f"{row['tap_rss']:>12.1f} {row['bare_rss']:>13.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
