@@ -136,7 +136,14 @@ class TapAmplemarket(Tap):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
+        try:
+            super().__init__(*args, **kwargs)
+        except ConfigValidationError as exc:
+            # JSON Schema messages quote the offending value: never let that be the key.
+            secret = getattr(self, "_config", {}).get("api_key")
+            raise ConfigValidationError(
+                str(exc), errors=[redact(error, secret) for error in exc.errors], schema=exc.schema
+            ) from None
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=errors)
 
@@ -152,6 +159,15 @@ class TapAmplemarket(Tap):
         account = next(iter(streams.AccountInfoProbe(tap=self).request_records(None)), None)
         self.logger.info("Connected to Amplemarket: %s", "ok" if account is not None else "empty")
         return True
+
+
+def redact(text: str, secret: t.Any) -> str:
+    """`text` with every rendering of `secret` (str and repr) replaced by ***."""
+    if secret in (None, ""):
+        return text
+    for form in {str(secret), repr(secret)}:
+        text = text.replace(form, "***")
+    return text
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:

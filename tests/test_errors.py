@@ -98,3 +98,16 @@ def test_a_missing_key_names_the_setting(secret_api, secret_config, tmp_path):
     assert result.returncode != 0
     assert "'api_key' is a required property" in result.stderr
     assert secret_api.requests == []
+
+
+@pytest.mark.parametrize("bad_key", [987654321987, ["sk", "live", "123"]])
+def test_a_key_of_the_wrong_type_is_rejected_without_being_echoed(
+    secret_api, secret_config, tmp_path, bad_key
+):
+    result = run_cli([], {**secret_config, "api_key": bad_key}, tmp_path)
+
+    assert result.returncode != 0
+    assert "is not of type 'string'" in result.stderr
+    assert "987654321987" not in result.stderr
+    assert "'live'" not in result.stderr
+    assert secret_api.requests == []
