@@ -48,8 +48,15 @@ def main() -> None:
             "TARGET_DUCKDB_FILEPATH": str(DUCKDB_FILE),
         }
         print(f"Fake Amplemarket API on {api.url}; installing plugins...", flush=True)
-        meltano("install", env=env)
-        meltano("run", "--full-refresh", "tap-amplemarket", "target-duckdb", env=env)
+        meltano("--log-level=warning", "install", env=env)
+        meltano(
+            "--log-level=warning",
+            "run",
+            "--full-refresh",
+            "tap-amplemarket",
+            "target-duckdb",
+            env=env,
+        )
     target_python = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
     print(f"\nLoaded into {DUCKDB_FILE.relative_to(ROOT)} (schema amplemarket):")
     subprocess.run([str(target_python), "-c", SUMMARY_SQL, str(DUCKDB_FILE)], check=True)

@@ -111,3 +111,23 @@ def test_a_key_of_the_wrong_type_is_rejected_without_being_echoed(
     assert "987654321987" not in result.stderr
     assert "'live'" not in result.stderr
     assert secret_api.requests == []
+
+
+def test_the_apis_own_400_on_an_oversized_page_is_reported_and_not_retried(
+    api, config, monkeypatch
+):
+    from tap_amplemarket import streams
+    from tap_amplemarket.errors import APIRequestError
+    from tests.conftest import sync
+
+    # Pretend the tap believed /mailboxes took 100 a page: the fake API, like the real one,
+    # answers 400 with `_errors` naming page[size].
+    monkeypatch.setattr(streams.MailboxesStream, "max_page_size", 100)
+
+    with pytest.raises(APIRequestError) as raised:
+        sync({**config, "page_size": 50})
+
+    message = str(raised.value)
+    assert "Page size must be between 1 and 20 (parameter: page[size])" in message
+    assert "(400)" in message
+    assert [r.status for r in api.requests_to("/mailboxes")] == [400]
