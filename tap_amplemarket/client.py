@@ -76,6 +76,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     records_key: t.ClassVar[str]
     #: Largest `page[size]` the endpoint accepts; `None` if the endpoint is not paginated.
     max_page_size: t.ClassVar[int | None] = 100
+    #: The key under which each record's id is handed to child streams (e.g. "user_id").
+    child_context_key: t.ClassVar[str | None] = None
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
     # Decoded JSON needs no type conversion; the SDK's per-value pass was half the run time.
@@ -133,6 +135,13 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if self.page_size is not None:
             params["page[size]"] = self.page_size
         return params
+
+    def get_child_context(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> dict[str, t.Any] | None:
+        if self.child_context_key is None:
+            return super().get_child_context(record, context)
+        return {self.child_context_key: record["id"]}
 
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
         """Query filters of the first page; later pages reuse them through the next link."""

@@ -158,12 +158,8 @@ class UsersStream(AmplemarketStream):
     name = "users"
     path = "/users"
     records_key = "users"
+    child_context_key = "user_id"
     schema = StreamSchema(SCHEMAS)
-
-    def generate_child_contexts(
-        self, record: dict[str, t.Any], context: Context | None
-    ) -> Iterable[dict[str, t.Any]]:
-        yield {"user_id": record["id"]}
 
 
 class TasksStream(AmplemarketStream):
@@ -205,12 +201,8 @@ class LeadListsStream(AmplemarketStream):
     name = "lead_lists"
     path = "/lead-lists"
     records_key = "lead_lists"
+    child_context_key = "lead_list_id"
     schema = StreamSchema(SCHEMAS)
-
-    def generate_child_contexts(
-        self, record: dict[str, t.Any], context: Context | None
-    ) -> Iterable[dict[str, t.Any]]:
-        yield {"lead_list_id": record["id"]}
 
 
 class LeadListEntriesStream(AmplemarketStream):
