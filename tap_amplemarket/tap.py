@@ -7,9 +7,10 @@ import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 
+import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
 from tap_amplemarket import streams
 from tap_amplemarket.errors import AmplemarketError
@@ -206,8 +207,17 @@ def main() -> None:
     try:
         TapAmplemarket.cli()
     except AmplemarketError as exc:
-        TapAmplemarket.logger.error("%s", exc)
-        sys.exit(1)
+        fail(str(exc))
+    except RetriableAPIError as exc:
+        fail(f"Amplemarket kept failing after every retry ({exc}): try again later")
+    except requests.exceptions.RequestException as exc:
+        fail(f"Could not reach the Amplemarket API ({type(exc).__name__}): check api_url")
+
+
+def fail(message: str) -> t.NoReturn:
+    """Log one line (bodies can span many) and exit non-zero."""
+    TapAmplemarket.logger.error("%s", " ".join(message.split())[:500])
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -131,3 +131,34 @@ def test_the_apis_own_400_on_an_oversized_page_is_reported_and_not_retried(
     assert "Page size must be between 1 and 20 (parameter: page[size])" in message
     assert "(400)" in message
     assert [r.status for r in api.requests_to("/mailboxes")] == [400]
+
+
+def test_an_unreachable_api_url_names_the_setting(secret_config, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    result = run_cli(
+        [], {**secret_config, "api_url": f"http://127.0.0.1:{port}", "max_retries": 1}, tmp_path
+    )
+
+    assert result.returncode != 0
+    assert "Could not reach the Amplemarket API (ConnectionError): check api_url" in last_line(
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_server_that_keeps_failing_ends_in_one_line(secret_api, secret_config, tmp_path):
+    secret_api.fail_next("503", times=10, path="/calls")
+
+    result = run_cli([], {**secret_config, "max_retries": 2}, tmp_path)
+
+    assert result.returncode != 0
+    line = last_line(result.stderr)
+    assert "Amplemarket kept failing after every retry (503 Server Error" in line
+    assert "try again later" in line
+    assert "Traceback" not in result.stderr
+    assert len(secret_api.requests_to("/calls")) == 2
