@@ -78,6 +78,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     max_page_size: t.ClassVar[int | None] = 100
     #: The key under which each record's id is handed to child streams (e.g. "user_id").
     child_context_key: t.ClassVar[str | None] = None
+    #: True where a 404 for one parent record means that record was deleted since it was
+    #: listed (skip it), not that the plan lacks the endpoint (skip the stream).
+    partition_404_means_deleted: t.ClassVar[bool] = False
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
     # Decoded JSON needs no type conversion; the SDK's per-value pass was half the run time.
@@ -250,6 +253,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         try:
             yield from super().get_records(context)
         except EndpointNotAvailableError as exc:
+            if self.partition_404_means_deleted and context:
+                self.log("%s: skipping %s, deleted since listed", self.name, context)
+                return
             # Warn once and skip: one endpoint missing from a plan must not fail the sync.
             self.endpoint_unavailable = True
             self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)

@@ -111,7 +111,11 @@ class CallsStream(AmplemarketStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         start, end = self.sync_range(context)
-        base_size = datetime.timedelta(days=float(self.config.get("window_days", 7)))
+        # At least a second, so whole-second windows always move forward.
+        base_size = max(
+            datetime.timedelta(days=float(self.config.get("window_days", 7))),
+            datetime.timedelta(seconds=1),
+        )
         size = base_size
         lower = start
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
@@ -213,6 +217,7 @@ class LeadListEntriesStream(AmplemarketStream):
     records_key = "leads"
     primary_keys = ("lead_list_id", "id")
     parent_stream_type = LeadListsStream
+    partition_404_means_deleted = True
     state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = StreamSchema(SCHEMAS)
 

@@ -129,3 +129,21 @@ def test_connection_test_with_a_bad_key_fails_clearly(big_api, small_pages, tmp_
     assert result.returncode != 0
     assert "Amplemarket rejected the API key (401): check api_key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_lead_list_deleted_after_listing_skips_only_that_list(big_api, small_pages):
+    gone = big_api.data.lead_lists[3]["id"]
+    big_api.unavailable_paths = {f"/lead-lists/{gone}"}
+
+    result = sync(small_pages)
+
+    lists = {r["lead_list_id"] for r in result.records("lead_list_entries")}
+    assert lists == {ll["id"] for ll in big_api.data.lead_lists} - {gone}
+    assert len(result.records("lead_lists")) == len(big_api.data.lead_lists)
+
+
+def test_a_tiny_window_still_moves_forward(api, config):
+    result = sync({**config, "window_days": 0.0000001, "start_date": "2026-05-31T23:59:50Z"})
+
+    expected = {c["id"] for c in api.data.calls if c["start_date"] >= "2026-05-31T23:59:50Z"}
+    assert set(result.ids("calls")) == expected
