@@ -141,6 +141,13 @@ class FakeAmplemarketAPI:
         self._server.shutdown()
         self._server.server_close()
 
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the command-line server)."""
+        try:
+            self._server.serve_forever()
+        except KeyboardInterrupt:
+            self._server.server_close()
+
     def __enter__(self) -> FakeAmplemarketAPI:
         return self.start()
 
@@ -401,10 +408,7 @@ def main() -> None:
         sample_dataset(args.calls, days=args.days, end=end), api_key=args.api_key, port=args.port
     )
     print(f"Fake Amplemarket API on {api.url} (api_key={args.api_key!r})", flush=True)
-    try:
-        api._server.serve_forever()
-    except KeyboardInterrupt:
-        api.stop()
+    api.serve_forever()
 
 
 if __name__ == "__main__":
