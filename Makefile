@@ -2,6 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
 
@@ -17,9 +18,9 @@ demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded d
 test: $(BIN)/.installed  ## Lint and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see bench/README)
+bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see README)
 	$(BIN)/python bench/full_sync.py
 
 clean:
