@@ -11,12 +11,13 @@ from urllib.parse import urljoin
 import backoff
 import msgspec
 import requests
-from singer_sdk import RESTStream
+from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
 
+from tap_amplemarket import schemas
 from tap_amplemarket.errors import (
     APIRequestError,
     AuthenticationError,
@@ -72,8 +73,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     """One Amplemarket list endpoint: `GET path` -> `{records_key: [...], "_links": {...}}`."""
 
     primary_keys: t.ClassVar[tuple[str, ...]] = ("id",)
-    #: Top-level key of the response that holds the records.
-    records_key: t.ClassVar[str]
+    #: `schemas/<stream name>.json`
+    schema = StreamSchema(SchemaDirectory(schemas))
+    #: Top-level key of the response that holds the records, if not the stream's name.
+    records_key: t.ClassVar[str | None] = None
     #: Largest `page[size]` the endpoint accepts; `None` if the endpoint is not paginated.
     max_page_size: t.ClassVar[int | None] = 100
     #: The key under which each record's id is handed to child streams (e.g. "user_id").
@@ -226,7 +229,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return int(self.config.get("max_retries", 8))
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        records = json_body(response).get(self.records_key) or []
+        records = json_body(response).get(self.records_key or self.name) or []
         self.pages_read += 1
         self.log("%s: page %d, %d records", self.name, self.pages_read, len(records))
         yield from records

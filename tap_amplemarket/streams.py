@@ -6,9 +6,6 @@ import datetime
 import logging
 import typing as t
 
-from singer_sdk import SchemaDirectory, StreamSchema
-
-from tap_amplemarket import schemas
 from tap_amplemarket.client import AmplemarketStream, json_body
 
 if t.TYPE_CHECKING:
@@ -16,8 +13,6 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk.helpers.types import Context
-
-SCHEMAS = SchemaDirectory(schemas)
 
 #: Where a first sync with neither state nor `start_date` begins.
 DEFAULT_START = datetime.datetime(2010, 1, 1, tzinfo=datetime.timezone.utc)
@@ -73,9 +68,7 @@ class CallsStream(AmplemarketStream):
 
     name = "calls"
     path = "/calls"
-    records_key = "calls"
     replication_key = "start_date"
-    schema = StreamSchema(SCHEMAS)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -151,9 +144,7 @@ class DispositionsStream(AmplemarketStream):
 
     name = "dispositions"
     path = "/calls/dispositions"
-    records_key = "dispositions"
     max_page_size = None
-    schema = StreamSchema(SCHEMAS)
 
 
 class UsersStream(AmplemarketStream):
@@ -161,9 +152,7 @@ class UsersStream(AmplemarketStream):
 
     name = "users"
     path = "/users"
-    records_key = "users"
     child_context_key = "user_id"
-    schema = StreamSchema(SCHEMAS)
 
 
 class TasksStream(AmplemarketStream):
@@ -171,10 +160,8 @@ class TasksStream(AmplemarketStream):
 
     name = "tasks"
     path = "/tasks"
-    records_key = "tasks"
     parent_stream_type = UsersStream
     state_partitioning_keys: t.ClassVar[list[str]] = []  # full table: no per-user state to keep
-    schema = StreamSchema(SCHEMAS)
 
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
         return {"user_id": context["user_id"]} if context else {}
@@ -185,8 +172,6 @@ class SequencesStream(AmplemarketStream):
 
     name = "sequences"
     path = "/sequences"
-    records_key = "sequences"
-    schema = StreamSchema(SCHEMAS)
 
 
 class MailboxesStream(AmplemarketStream):
@@ -194,9 +179,7 @@ class MailboxesStream(AmplemarketStream):
 
     name = "mailboxes"
     path = "/mailboxes"
-    records_key = "mailboxes"
     max_page_size = 20
-    schema = StreamSchema(SCHEMAS)
 
 
 class LeadListsStream(AmplemarketStream):
@@ -204,9 +187,7 @@ class LeadListsStream(AmplemarketStream):
 
     name = "lead_lists"
     path = "/lead-lists"
-    records_key = "lead_lists"
     child_context_key = "lead_list_id"
-    schema = StreamSchema(SCHEMAS)
 
 
 class LeadListEntriesStream(AmplemarketStream):
@@ -219,7 +200,6 @@ class LeadListEntriesStream(AmplemarketStream):
     parent_stream_type = LeadListsStream
     partition_404_means_deleted = True
     state_partitioning_keys: t.ClassVar[list[str]] = []
-    schema = StreamSchema(SCHEMAS)
 
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
@@ -234,9 +214,7 @@ class ExcludedDomainsStream(AmplemarketStream):
 
     name = "excluded_domains"
     path = "/excluded-domains"
-    records_key = "excluded_domains"
     primary_keys = ("domain",)
-    schema = StreamSchema(SCHEMAS)
 
 
 class ExcludedEmailsStream(AmplemarketStream):
@@ -244,9 +222,7 @@ class ExcludedEmailsStream(AmplemarketStream):
 
     name = "excluded_emails"
     path = "/excluded-emails"
-    records_key = "excluded_emails"
     primary_keys = ("email",)
-    schema = StreamSchema(SCHEMAS)
 
 
 class AccountsStream(AmplemarketStream):
@@ -254,8 +230,6 @@ class AccountsStream(AmplemarketStream):
 
     name = "accounts"
     path = "/accounts"
-    records_key = "accounts"
-    schema = StreamSchema(SCHEMAS)
 
 
 class AccountInfoProbe(AmplemarketStream):
