@@ -60,6 +60,14 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
     return body
 
 
+def link_url(url_base: str, href: str) -> str:
+    """The URL of an API link. Links are root-relative ("/calls?..."): they are kept under
+    api_url's own path, so an api_url behind a path-prefixed proxy keeps working."""
+    if href.startswith("/") and not href.startswith("//"):
+        return url_base + href
+    return urljoin(url_base + "/", href)
+
+
 class NextLinkPaginator(BaseHATEOASPaginator):
     """Follows `_links.next.href`, which already carries every filter and the cursor."""
 
@@ -156,8 +164,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         request = super().get_http_request(page=page)
         if page.next_page_token is not None:
-            # The next link is relative and complete: do not append our params again.
-            request.url = urljoin(self.url_base + "/", page.next_page_token.geturl())
+            # The next link is complete (filters, size, cursor): do not append params again.
+            request.url = link_url(self.url_base, page.next_page_token.geturl())
             request.params = {}
         return request
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tap_amplemarket.client import link_url
 from tap_amplemarket.fake_api import FakeAmplemarketAPI
 from tests.conftest import sync
 
@@ -107,3 +110,46 @@ def test_an_end_with_fractions_of_a_second_or_none_ends_the_walk(api, config):
     all_ids = sorted(c["id"] for c in api.data.calls)
     assert sorted(bounded.ids("calls")) == all_ids
     assert sorted(until_now.ids("calls")) == all_ids
+
+
+@pytest.mark.parametrize(
+    ("base", "href", "expected"),
+    [
+        (
+            "https://api.amplemarket.com",
+            "/calls?page[after]=x",
+            "https://api.amplemarket.com/calls?page[after]=x",
+        ),
+        (
+            "http://proxy.local/amplemarket",
+            "/calls?a=1",
+            "http://proxy.local/amplemarket/calls?a=1",
+        ),
+        (
+            "http://proxy.local/amplemarket",
+            "https://api.amplemarket.com/calls?a=1",
+            "https://api.amplemarket.com/calls?a=1",
+        ),
+    ],
+)
+def test_next_links_resolve_under_api_url(base, href, expected):
+    assert link_url(base, href) == expected
+
+
+def test_a_path_prefixed_api_url_is_kept_for_next_pages(api, config):
+    """A proxy that serves the API under /amplemarket sees every page under that prefix."""
+    seen_paths = []
+    handler = api._server.RequestHandlerClass
+
+    class Prefixed(handler):
+        def do_GET(self):
+            seen_paths.append(self.path.split("?")[0])
+            self.path = self.path.removeprefix("/amplemarket")
+            super().do_GET()
+
+    api._server.RequestHandlerClass = Prefixed
+    result = sync({**config, "api_url": api.url + "/amplemarket"})
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in api.data.calls)
+    assert seen_paths
+    assert all(path.startswith("/amplemarket/") for path in seen_paths)
