@@ -187,15 +187,21 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             )
     if len(dates) == 2 and dates["end_date"] <= dates["start_date"]:
         errors.append("end_date must be after start_date")
-    positive = ("page_size", "window_days", "max_requests_per_minute", "request_timeout")
+    positive = (
+        "page_size",
+        "window_days",
+        "max_requests_per_minute",
+        "request_timeout",
+        "max_retries",  # attempts: 1 means no retry; 0 would mean no limit to backoff
+    )
     errors.extend(
         f"{key} must be greater than 0 (got {config[key]!r})"
         for key in positive
         if isinstance(config.get(key), (int, float)) and config[key] <= 0
     )
-    for key in ("lookback_window_days", "max_retries"):
-        if isinstance(config.get(key), (int, float)) and config[key] < 0:
-            errors.append(f"{key} must not be negative (got {config[key]!r})")
+    lookback = config.get("lookback_window_days")
+    if isinstance(lookback, (int, float)) and lookback < 0:
+        errors.append(f"lookback_window_days must not be negative (got {lookback!r})")
     url = urlparse(str(config.get("api_url", "")))
     if url.scheme not in {"http", "https"} or not url.netloc:
         errors.append(f"api_url {config.get('api_url')!r} is not an http(s) URL")
