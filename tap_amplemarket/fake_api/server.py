@@ -75,6 +75,7 @@ class LoggedRequest:
     path: str
     params: dict[str, str]
     at: float
+    query: str = ""
     status: int = 0
 
 
@@ -316,7 +317,7 @@ class FakeAmplemarketAPI:
                     counts = collections.Counter(r.path for r in api.requests)
                     return self._send(200, {"requests_by_path": dict(counts)})
                 params = dict(parse_qsl(split.query, keep_blank_values=True))
-                logged = LoggedRequest("GET", split.path, params, time.monotonic())
+                logged = LoggedRequest("GET", split.path, params, time.monotonic(), split.query)
                 with api._lock:
                     api.requests.append(logged)
                 if self.headers.get("Authorization") != f"Bearer {api.api_key}":
