@@ -81,7 +81,10 @@ class Postgres:
             "-E",
             "UTF8",
         )
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c timezone=America/New_York"  # a non-UTC server must still store UTC
+        )
         self.run(
             str(self.bin / "pg_ctl"),
             "-D",
