@@ -244,20 +244,35 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
         }
         meltano(["run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
 
+    loaded = duckdb_query(
+        database,
+        " union all ".join(f"select '{t}', count(*) from amplemarket.{t}" for t in TABLES),
+    )
+    assert {table: int(count) for table, count in loaded} == {
+        table: len(getattr(data, table)) for table in TABLES
+    }
+    sample = data.calls[17]
+    stored = duckdb_query(
+        database,
+        "select strftime(start_date, '%Y-%m-%dT%H:%M:%SZ') from amplemarket.calls "
+        f"where id = '{sample['id']}'",
+    )
+    assert stored == [[sample["start_date"]]]
+
+
+def duckdb_query(database: pathlib.Path, sql: str) -> list[list[str]]:
+    """Rows of a query, run by the DuckDB the loader itself installed."""
     target_python = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
-    counts = subprocess.run(
-        [
-            str(target_python),
-            "-c",
-            "import duckdb, sys; db = duckdb.connect(sys.argv[1], read_only=True)\n"
-            "for t in sys.argv[2:]: print(t, db.sql(f'select count(*) from amplemarket.{t}')"
-            ".fetchone()[0])",
-            str(database),
-            *TABLES,
-        ],
+    script = (
+        "import duckdb, sys\n"
+        "db = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "for row in db.sql(sys.argv[2]).fetchall():\n"
+        "    print('|'.join(map(str, row)))"
+    )
+    out = subprocess.run(
+        [str(target_python), "-c", script, str(database), sql],
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.split()
-    loaded = dict(zip(counts[::2], map(int, counts[1::2]), strict=True))
-    assert loaded == {table: len(getattr(data, table)) for table in TABLES}
+    ).stdout
+    return [line.split("|") for line in out.splitlines()]
