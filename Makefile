@@ -15,9 +15,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded database
 	$(BIN)/python scripts/demo.py
 
-test: $(BIN)/.installed  ## Lint and run the whole test suite
+test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy tap_amplemarket
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see README)

@@ -152,7 +152,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def get_child_context(
         self, record: dict[str, t.Any], context: Context | None
-    ) -> dict[str, t.Any] | None:
+    ) -> Context | None:
         if self.child_context_key is None:
             return super().get_child_context(record, context)
         return {self.child_context_key: record["id"]}
@@ -203,18 +203,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             return func(*args, **kwargs)
 
         with_backoff = super().request_decorator(throttled)
-        return t.cast(
-            "RequestFunc",
-            backoff.on_exception(
-                backoff.runtime,
-                RateLimitedError,
-                value=lambda exc: exc.retry_after,
-                max_tries=None,
-                jitter=None,
-                on_backoff=self._log_rate_limited,
-                logger=None,
-            )(with_backoff),
-        )
+        return backoff.on_exception(
+            backoff.runtime,
+            RateLimitedError,
+            value=lambda exc: exc.retry_after,
+            max_tries=None,
+            jitter=None,
+            on_backoff=self._log_rate_limited,
+            logger=None,
+        )(with_backoff)
 
     def _log_rate_limited(self, details: t.Any) -> None:
         self.log("%s (attempt %d)", details["exception"], details["tries"], level=logging.WARNING)

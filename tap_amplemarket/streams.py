@@ -6,12 +6,11 @@ import datetime
 import logging
 import typing as t
 
-from tap_amplemarket.client import AmplemarketStream, json_body
+from tap_amplemarket.client import AmplemarketStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
 
-    import requests
     from singer_sdk.helpers.types import Context
 
 #: Where a first sync with neither state nor `start_date` begins.
@@ -230,15 +229,3 @@ class AccountsStream(AmplemarketStream):
 
     name = "accounts"
     path = "/accounts"
-
-
-class AccountInfoProbe(AmplemarketStream):
-    """GET /account-info (no paging, no credits): the connection check, not a stream."""
-
-    name = "account_info"
-    path = "/account-info"
-    max_page_size = None
-    schema: t.ClassVar[dict[str, t.Any]] = {"type": "object", "properties": {}}
-
-    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        yield json_body(response)

@@ -116,11 +116,14 @@ def test_an_endpoint_missing_from_the_plan_is_skipped_with_one_warning(
     assert "this key's plan may not include it" in result.stderr
 
 
-def test_connection_test_makes_one_cheap_request(big_api, small_pages, tmp_path):
+def test_connection_test_reads_one_record_of_each_stream(big_api, small_pages, tmp_path):
+    # The SDK's dry run: what `meltano config tap-amplemarket test` looks for.
     result = run_cli(["--test"], small_pages, tmp_path)
 
     assert result.returncode == 0, result.stderr[-2000:]
-    assert [r.path for r in big_api.requests] == ["/account-info"]
+    for stream in ("calls", "users", "sequences", "accounts"):
+        assert len(result.records(stream)) == 1, stream
+    assert len(big_api.requests_to("/sequences")) == 1, "one page, not the whole stream"
 
 
 def test_connection_test_with_a_bad_key_fails_clearly(big_api, small_pages, tmp_path):

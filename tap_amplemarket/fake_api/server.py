@@ -129,7 +129,7 @@ class FakeAmplemarketAPI:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FakeAmplemarketAPI:
         self._thread = threading.Thread(
