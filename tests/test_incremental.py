@@ -132,3 +132,29 @@ def test_killed_runs_resume_from_their_last_state_without_losing_a_call(tmp_path
         assert kills == 5
         assert returncode == 0
         assert delivered == {call["id"] for call in data.calls}
+
+
+def test_a_call_updated_after_the_fact_is_delivered_again(api, config):
+    first = sync(config)
+    newest = max(api.data.calls, key=lambda c: c["start_date"])
+    newest["disposition_id"] = api.data.dispositions[0]["id"]  # set in the app, a day later
+    newest["transcription"] = "Transcribed later."
+
+    second = sync(config, state=first.last_state)
+
+    updated = [r for r in second.records("calls") if r["id"] == newest["id"]]
+    assert len(updated) == 1
+    assert updated[0]["disposition_id"] == api.data.dispositions[0]["id"]
+    assert updated[0]["transcription"] == "Transcribed later."
+
+
+def test_a_first_sync_without_start_date_reads_all_history_in_few_requests(api, config):
+    settings = {k: v for k, v in config.items() if k != "start_date"}
+
+    result = sync({**settings, "page_size": 100})
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in api.data.calls)
+    first_query = api.requests_to("/calls")[0].params
+    assert first_query["start_date_from"].startswith("2009-12-31")
+    # 16 empty years before the data cost a handful of doubling windows, not 800 weekly ones.
+    assert len(api.requests_to("/calls")) < 40
