@@ -16,10 +16,12 @@ import backoff
 import pytest
 
 from tap_amplemarket.client import AmplemarketStream
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api import Dataset, FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.tap import TapAmplemarket
 
 API_KEY = "test-api-key"
+#: The fake dataset's record collections, named as the streams (and tables) they feed.
+COLLECTIONS = tuple(f.name for f in dataclasses.fields(Dataset) if f.name != "account_info")
 SECRET_LOOKING_KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
 
 
@@ -122,15 +124,20 @@ def api() -> t.Iterator[FakeAmplemarketAPI]:
         yield server
 
 
-@pytest.fixture
-def config(api: FakeAmplemarketAPI) -> dict[str, t.Any]:
-    """A config covering the whole sample dataset (calls over 60 days before 2026-06-01)."""
+def config_for(api: FakeAmplemarketAPI, **overrides: t.Any) -> dict[str, t.Any]:
+    """A config covering the sample datasets (calls in the 60 days before 2026-06-01)."""
     return {
-        "api_key": API_KEY,
+        "api_key": api.api_key,
         "api_url": api.url,
         "start_date": "2026-03-01T00:00:00Z",
         "end_date": "2026-06-02T00:00:00Z",
         "page_size": 25,
         "window_days": 14,
         "max_requests_per_minute": 100_000,  # a runaway loop hits the request budget fast
+        **overrides,
     }
+
+
+@pytest.fixture
+def config(api: FakeAmplemarketAPI) -> dict[str, t.Any]:
+    return config_for(api)

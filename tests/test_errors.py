@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tests.conftest import SECRET_LOOKING_KEY, run_cli
+from tests.conftest import SECRET_LOOKING_KEY, config_for, run_cli
 
 DEBUG = {"LOGLEVEL": "DEBUG", "TAP_AMPLEMARKET_LOGLEVEL": "DEBUG"}
 
@@ -18,13 +18,7 @@ def secret_api():
 
 @pytest.fixture
 def secret_config(secret_api):
-    return {
-        "api_key": SECRET_LOOKING_KEY,
-        "api_url": secret_api.url,
-        "start_date": "2026-04-01T00:00:00Z",
-        "end_date": "2026-06-02T00:00:00Z",
-        "page_size": 10,
-    }
+    return config_for(secret_api, start_date="2026-04-01T00:00:00Z", page_size=10)
 
 
 def last_line(text: str) -> str:

@@ -12,7 +12,7 @@ import sys
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
-from tests.conftest import parse_messages, sync
+from tests.conftest import config_for, parse_messages, sync
 
 
 def bookmark(state: dict) -> str:
@@ -81,15 +81,7 @@ def test_killed_runs_resume_from_their_last_state_without_losing_a_call(tmp_path
     rng = random.Random(20261124)
     data = sample_dataset(400, days=60)
     with FakeAmplemarketAPI(data, api_key="k") as api:
-        config = {
-            "api_key": "k",
-            "api_url": api.url,
-            "start_date": "2026-03-01T00:00:00Z",
-            "end_date": "2026-06-02T00:00:00Z",
-            "page_size": 10,
-            "window_days": 5,
-            "lookback_window_days": 0,
-        }
+        config = config_for(api, page_size=10, window_days=5, lookback_window_days=0)
         (tmp_path / "config.json").write_text(json.dumps(config))
         delivered: set[str] = set()
         state: dict | None = None

@@ -17,23 +17,12 @@ import pytest
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
+from tests.conftest import COLLECTIONS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = str(pathlib.Path(sys.executable).with_name("meltano"))
 KEY = "pipeline-key"
-# Tables named as the dataset's collections (lead_list_entries is counted separately).
-TABLES = (
-    "calls",
-    "dispositions",
-    "users",
-    "tasks",
-    "sequences",
-    "mailboxes",
-    "lead_lists",
-    "excluded_domains",
-    "excluded_emails",
-    "accounts",
-)
+TABLES = COLLECTIONS  # lead_list_entries is counted separately
 
 pytestmark = pytest.mark.meltano
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tests.conftest import API_KEY, run_cli, sync
+from tests.conftest import API_KEY, COLLECTIONS, config_for, run_cli, sync
 
 EXPECTED_KEYS = {
     "calls": ["id"],
@@ -22,15 +22,8 @@ EXPECTED_KEYS = {
     "excluded_emails": ["email"],
     "accounts": ["id"],
 }
-FLAT_STREAMS = {
-    "users": "users",
-    "sequences": "sequences",
-    "mailboxes": "mailboxes",
-    "lead_lists": "lead_lists",
-    "excluded_domains": "excluded_domains",
-    "excluded_emails": "excluded_emails",
-    "accounts": "accounts",
-}
+# Top-level streams paged like any list (calls, dispositions and tasks have tests of their own).
+FLAT_STREAMS = tuple(c for c in COLLECTIONS if c not in {"calls", "dispositions", "tasks"})
 
 
 @pytest.fixture
@@ -42,13 +35,7 @@ def big_api():
 
 @pytest.fixture
 def small_pages(big_api):
-    return {
-        "api_key": API_KEY,
-        "api_url": big_api.url,
-        "start_date": "2026-03-01T00:00:00Z",
-        "end_date": "2026-06-02T00:00:00Z",
-        "page_size": 5,
-    }
+    return config_for(big_api, page_size=5)
 
 
 def test_discover_lists_every_stream_with_its_primary_key(small_pages, tmp_path):
@@ -67,9 +54,9 @@ def test_full_sync_delivers_every_record_of_every_stream_across_pages(big_api, s
     result = sync(small_pages)
     data = big_api.data
 
-    for stream, attribute in FLAT_STREAMS.items():
+    for stream in FLAT_STREAMS:
         key = EXPECTED_KEYS[stream][0]
-        expected = [record[key] for record in getattr(data, attribute)]
+        expected = [record[key] for record in getattr(data, stream)]
         assert result.ids(stream, key) == expected, stream
         path = "/" + stream.replace("_", "-")
         assert len(big_api.requests_to(path)) >= 2, f"{stream} should span several pages"
