@@ -48,13 +48,14 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
     cached = response.__dict__.get(_BODY_CACHE_KEY)
     if cached is not None:
         return t.cast("dict[str, t.Any]", cached)
+    where = response.request.path_url.split("?")[0]
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError as exc:
-        msg = f"Response from {response.request.path_url.split('?')[0]} is not valid JSON ({exc})"
+        msg = f"Response from {where} is not valid JSON ({exc})"
         raise RetriableAPIError(msg, response) from exc
     if not isinstance(body, dict):
-        msg = f"Response from {response.request.path_url.split('?')[0]} is not a JSON object"
+        msg = f"Response from {where} is not a JSON object"
         raise RetriableAPIError(msg, response)
     response.__dict__[_BODY_CACHE_KEY] = body
     return body

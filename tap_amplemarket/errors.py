@@ -59,7 +59,7 @@ def describe_api_errors(response: requests.Response) -> str:
     return (response.text or response.reason or "no details given")[:200].strip()
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if unusable."""
     if not value:
         return None
@@ -71,5 +71,5 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+        seconds = when.timestamp() - time.time()
     return max(seconds, 0.0)

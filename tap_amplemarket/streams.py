@@ -109,10 +109,9 @@ class CallsStream(AmplemarketStream):
             datetime.timedelta(seconds=1),
         )
         size = base_size
-        lower = start
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
         # Whole-second bounds, so the text and the parsed comparison of WindowTest agree.
-        lower, end = lower.replace(microsecond=0), end.replace(microsecond=0)
+        lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
         while lower < end:
             upper = min(lower + size, end).replace(microsecond=0)
             self.window = (lower, upper)
