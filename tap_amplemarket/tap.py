@@ -202,22 +202,29 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     return errors
 
 
+def failure_message(exc: BaseException) -> str | None:
+    """The one line a person should read for an error that ends a run; None for a bug."""
+    if isinstance(exc, AmplemarketError):
+        message = str(exc)
+    elif isinstance(exc, RetriableAPIError):
+        message = f"Amplemarket kept failing after every retry ({exc}): try again later"
+    elif isinstance(exc, requests.exceptions.RequestException):
+        message = f"Could not reach the Amplemarket API ({type(exc).__name__}): check api_url"
+    else:
+        return None
+    return " ".join(message.split())[:500]  # bodies can span many lines
+
+
 def main() -> None:
     """Console entry point: errors a person can fix end in one line, not a traceback."""
     try:
         TapAmplemarket.cli()
-    except AmplemarketError as exc:
-        fail(str(exc))
-    except RetriableAPIError as exc:
-        fail(f"Amplemarket kept failing after every retry ({exc}): try again later")
-    except requests.exceptions.RequestException as exc:
-        fail(f"Could not reach the Amplemarket API ({type(exc).__name__}): check api_url")
-
-
-def fail(message: str) -> t.NoReturn:
-    """Log one line (bodies can span many) and exit non-zero."""
-    TapAmplemarket.logger.error("%s", " ".join(message.split())[:500])
-    sys.exit(1)
+    except Exception as exc:
+        message = failure_message(exc)
+        if message is None:
+            raise
+        TapAmplemarket.logger.error("%s", message)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
