@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import backoff
 import msgspec
@@ -18,23 +19,26 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
 
 from tap_amplemarket import schemas
+from tap_amplemarket.deadline import DeadlineSession
 from tap_amplemarket.errors import (
     APIRequestError,
     AuthenticationError,
     EndpointNotAvailableError,
+    ForeignLinkError,
     RateLimitedError,
     describe_api_errors,
     parse_retry_after,
 )
+from tap_amplemarket.retries import RetryPolicy
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from urllib.parse import ParseResult
 
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-    from tap_amplemarket.throttle import RequestsPerMinuteLimiter
+    from tap_amplemarket.throttle import PacedLimiter
 
 _BODY_CACHE_KEY = "_amplemarket_body"
 
@@ -61,21 +65,73 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
     return body
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL: what must match for the key to be sent there."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:  # a port that is not a number
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
 def link_url(url_base: str, href: str) -> str:
-    """The URL of an API link. Links are root-relative ("/calls?..."): they are kept under
-    api_url's own path, so an api_url behind a path-prefixed proxy keeps working."""
+    """The URL of an API link, refused unless it stays on api_url's origin.
+
+    Links are root-relative ("/calls?..."): they are kept under api_url's own path, so an
+    api_url behind a path-prefixed proxy keeps working. Anything else resolves like a
+    browser would, and must then still be on api_url's scheme, host and port: the request
+    carries the key.
+    """
     if href.startswith("/") and not href.startswith("//"):
-        return url_base + href
-    return urljoin(url_base + "/", href)
+        url = url_base + href
+    else:
+        url = urljoin(url_base + "/", href)
+    if origin(url) != origin(url_base):
+        scheme, host, port = origin(url)
+        msg = (
+            f"Amplemarket sent a link to another origin ({scheme}://{host}:{port}), not "
+            f"{url_base}: refusing to send the API key there; check api_url"
+        )
+        raise ForeignLinkError(msg)
+    return url
+
+
+def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """A URL as a page: host, path and query parameters in any order or encoding."""
+    parts = urlsplit(url)
+    return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query)))
 
 
 class NextLinkPaginator(BaseHATEOASPaginator):
-    """Follows `_links.next.href`, which already carries every filter and the cursor."""
+    """Follows `_links.next.href`, which already carries every filter and the cursor.
+
+    Every page it was given is remembered, so a link back to any of them (a cycle of any
+    length, a page linking to itself) ends the pagination instead of looping.
+    """
+
+    def __init__(self, url_base: str, on_cycle: Callable[[str], None]) -> None:
+        super().__init__()
+        self.url_base = url_base
+        self.on_cycle = on_cycle
+        self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
 
     def get_next_url(self, response: requests.Response) -> str | None:
-        links = json_body(response).get("_links") or {}
-        next_link = links.get("next") or {}
-        return next_link.get("href") if isinstance(next_link, dict) else None
+        self._pages_seen.add(page_identity(str(response.request.url)))
+        links = json_body(response).get("_links")
+        next_link = links.get("next") if isinstance(links, dict) else None
+        href = next_link.get("href") if isinstance(next_link, dict) else None
+        if not isinstance(href, str) or not href:
+            return None
+        url = link_url(self.url_base, href)
+        if page_identity(url) in self._pages_seen:
+            self.on_cycle(href)
+            return None
+        return url
 
 
 class AmplemarketStream(RESTStream["ParseResult | None"]):
@@ -95,6 +151,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     partition_404_means_deleted: t.ClassVar[bool] = False
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
+    # A redirect would take the key wherever it points: 3xx is reported, never followed.
+    allow_redirects = False
     # Decoded JSON needs no type conversion; the SDK's per-value pass was half the run time.
     # Undeclared top-level fields are still dropped, by `post_process`.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -105,11 +163,16 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self.endpoint_unavailable = False
         self._declared_fields = frozenset(self.schema["properties"])
         self._warned_undeclared: set[str] = set()
+
+    @cached_property
+    def requests_session(self) -> requests.Session:  # type: ignore[override]
+        # Bounds each whole response, not only each socket read (see deadline.py).
+        session = DeadlineSession(self.timeout)
         # Honour HTTP(S)_PROXY/NO_PROXY, but read them once: requests otherwise rescans the
         # whole environment on every send (15% of a sync's CPU). Every URL is on url_base.
-        session = self.requests_session
         session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
         session.trust_env = False
+        return session
 
     @property
     def url_base(self) -> str:
@@ -134,12 +197,21 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return min(int(self.config.get("page_size", 100)), self.max_page_size)
 
     @property
-    def rate_limiter(self) -> RequestsPerMinuteLimiter:
+    def rate_limiter(self) -> PacedLimiter:
         # One limiter per tap: the API's quota is per key, shared by all streams.
         return self._tap.rate_limiter  # type: ignore[attr-defined,no-any-return]
 
     def get_new_paginator(self) -> NextLinkPaginator:
-        return NextLinkPaginator()
+        return NextLinkPaginator(self.url_base, self._log_link_cycle)
+
+    def _log_link_cycle(self, href: str) -> None:
+        self.log(
+            "%s: Amplemarket's next link %s leads back to a page already read: stopped "
+            "paging here instead of looping",
+            self.name,
+            href,
+            level=logging.WARNING,
+        )
 
     def get_url_params(
         self,
@@ -166,7 +238,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         request = super().get_http_request(page=page)
         if page.next_page_token is not None:
             # The next link is complete (filters, size, cursor): do not append params again.
-            request.url = link_url(self.url_base, page.next_page_token.geturl())
+            request.url = page.next_page_token.geturl()
             request.params = {}
         return request
 
@@ -177,59 +249,66 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             raise AuthenticationError(msg)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None:
-                raise RateLimitedError(retry_after, self.path or "")
-        elif status == HTTPStatus.NOT_FOUND:
+            raise RateLimitedError(retry_after, self.path or "", response)
+        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+            scheme, host, port = origin(urljoin(response.url, response.headers.get("Location")))
+            msg = (
+                f"Amplemarket answered GET {self.path} with a redirect ({status}) to "
+                f"{scheme}://{host}:{port}: not followed, it would carry the key; check api_url"
+            )
+            raise ForeignLinkError(msg)
+        if status == HTTPStatus.NOT_FOUND:
             msg = (
                 f"Amplemarket answered 404 for {self.path} ({describe_api_errors(response)}): "
                 "this key's plan may not include it"
             )
             raise EndpointNotAvailableError(msg)
-        elif HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
+        if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
             msg = (
                 f"Amplemarket rejected GET {self.path} ({status}): "
                 f"{describe_api_errors(response)}: check the tap settings behind that parameter"
             )
             raise APIRequestError(msg)
-        super().validate_response(response)  # 5xx and 429 without Retry-After: retriable
+        super().validate_response(response)  # 5xx: retriable
         json_body(response)
 
+    def response_error_message(self, response: requests.Response) -> str:
+        # The SDK's message without the body: a body can echo the request, key included.
+        kind = "Server" if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR else "Client"
+        return f"{response.status_code} {kind} Error: {response.reason} for GET {self.path}"
+
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        # Every attempt passes the limiter; 429 with Retry-After waits exactly that long with
-        # no try limit (the API says when to come back); other faults get the SDK's backoff.
-        limiter = self.rate_limiter
+        # One loop for every fault (see retries.py), every attempt through the shared limiter.
+        policy = RetryPolicy(
+            limiter=self.rate_limiter,
+            max_attempts=self.backoff_max_tries(),
+            waits=self._backoff_waits,
+            on_retry=self._log_retry,
+        )
+        where = f"GET {self.path}"
 
-        def throttled(*args: t.Any, **kwargs: t.Any) -> requests.Response:
-            limiter.acquire()
-            return func(*args, **kwargs)
+        def send(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
+            return policy.call(lambda: func(prepared_request, context), where)
 
-        with_backoff = super().request_decorator(throttled)
-        return backoff.on_exception(
-            backoff.runtime,
-            RateLimitedError,
-            value=lambda exc: exc.retry_after,
-            max_tries=None,
-            jitter=None,
-            on_backoff=self._log_rate_limited,
-            logger=None,
-        )(with_backoff)
+        return send
 
-    def _log_rate_limited(self, details: t.Any) -> None:
-        self.log("%s (attempt %d)", details["exception"], details["tries"], level=logging.WARNING)
+    def _backoff_waits(self) -> Iterator[float]:
+        waits = itertools.islice(self.backoff_wait_generator(), 1, None)  # skip the priming 0
+        return (self.backoff_jitter(wait) for wait in waits)
 
-    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
-        return backoff.expo(factor=self.backoff_factor, max_value=60)
-
-    def backoff_handler(self, details: t.Any) -> None:
+    def _log_retry(self, where: str, wait: float, attempt: int, exc: Exception) -> None:
         # Name the real cause: the SDK's line says "status 200: OK" for a broken body.
         self.log(
             "Retrying %s in %.2fs after attempt %d: %s",
-            self.path,
-            details.get("wait", 0),
-            details["tries"],
-            details.get("exception"),
+            where,
+            wait,
+            attempt,
+            exc,
             level=logging.WARNING,
         )
+
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        return backoff.expo(factor=self.backoff_factor, max_value=60)
 
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_retries", 8))

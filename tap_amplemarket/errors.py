@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import email.utils
+import logging
+import math
 import time
 import typing as t
 
 import msgspec
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 if t.TYPE_CHECKING:
     import requests
@@ -29,12 +31,60 @@ class EndpointNotAvailableError(APIRequestError):
     """404 on a list endpoint: the key's plan lacks it, so the stream is skipped."""
 
 
-class RateLimitedError(Exception):
-    """429 with a usable Retry-After: wait exactly that long, then retry."""
+class ForeignLinkError(AmplemarketError, FatalAPIError):
+    """A next link or redirect points away from api_url's origin: the key must not follow."""
 
-    def __init__(self, retry_after: float, path: str) -> None:
-        super().__init__(f"Rate limited on {path}: retrying after {retry_after:g}s")
+
+class RateLimitedTooLongError(AmplemarketError):
+    """The API asked the tap to wait longer than it will in one run."""
+
+
+class BadStateError(AmplemarketError):
+    """The state given to the tap cannot be used."""
+
+
+class RateLimitedError(RetriableAPIError):
+    """429: wait what Retry-After says (None or <= 0: back off like any other fault)."""
+
+    def __init__(self, retry_after: float | None, path: str, response: requests.Response) -> None:
+        wait = "no usable Retry-After" if retry_after is None else f"Retry-After {retry_after:g}s"
+        super().__init__(f"Rate limited on {path} ({wait})", response)
         self.retry_after = retry_after
+
+
+def redact(text: str, secret: t.Any) -> str:
+    """`text` with every rendering of `secret` (str and repr) replaced by ***."""
+    if secret in (None, ""):
+        return text
+    for form in {str(secret), repr(secret)}:
+        text = text.replace(form, "***")
+    return text
+
+
+class SecretFilter(logging.Filter):
+    """Redacts the key from every log line, tracebacks included, whatever put it there
+    (e.g. an error body that echoes the request's Authorization header)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = redact(message, self.secret), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.secret in record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secret)
+        return True
+
+
+def redact_logs(secret: str) -> None:
+    """Install a SecretFilter on every handler of the root logger (where the SDK logs)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, SecretFilter) and f.secret == secret for f in handler.filters):
+            handler.addFilter(SecretFilter(secret))
 
 
 def describe_api_errors(response: requests.Response) -> str:
@@ -60,7 +110,9 @@ def describe_api_errors(response: requests.Response) -> str:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if unusable."""
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if unusable.
+
+    May be zero or negative: the caller treats those as a plain retry."""
     if not value:
         return None
     value = value.strip()
@@ -72,4 +124,4 @@ def parse_retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
         seconds = when.timestamp() - time.time()
-    return max(seconds, 0.0)
+    return seconds if math.isfinite(seconds) else None

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import ipaddress
+import json
+import math
 import sys
 import typing as t
 from functools import cached_property
@@ -13,11 +18,13 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
 from tap_amplemarket import streams
-from tap_amplemarket.errors import AmplemarketError
-from tap_amplemarket.throttle import RequestsPerMinuteLimiter
-from tap_amplemarket.writer import CheckpointFlushingWriter
+from tap_amplemarket.errors import AmplemarketError, BadStateError, redact, redact_logs
+from tap_amplemarket.throttle import PacedLimiter
+from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.streams import Stream
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
@@ -35,6 +42,10 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 )
 
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
+#: Longest window_days / lookback_window_days accepted: ten years.
+MAX_DAYS = 3650
+#: Shortest window_days accepted: one hour (windows shrink by themselves for dense data).
+MIN_WINDOW_DAYS = 1 / 24
 
 
 class TapAmplemarket(Tap):
@@ -147,22 +158,69 @@ class TapAmplemarket(Tap):
             ) from None
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=errors)
+        redact_logs(self.config["api_key"])
 
     @cached_property
-    def rate_limiter(self) -> RequestsPerMinuteLimiter:
-        return RequestsPerMinuteLimiter(int(self.config.get("max_requests_per_minute", 400)))
+    def rate_limiter(self) -> PacedLimiter:
+        return PacedLimiter(int(self.config.get("max_requests_per_minute", 400)))
+
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        super().load_state(checked_state(state))
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK's handler exits 0, which tells a scheduler that a cut-short sync succeeded.
+        self.message_writer.interrupt(signum)  # type: ignore[attr-defined]
 
     def discover_streams(self) -> list[Stream]:
         return [stream_type(tap=self) for stream_type in STREAM_TYPES]
 
 
-def redact(text: str, secret: t.Any) -> str:
-    """`text` with every rendering of `secret` (str and repr) replaced by ***."""
-    if secret in (None, ""):
-        return text
-    for form in {str(secret), repr(secret)}:
-        text = text.replace(form, "***")
-    return text
+def checked_state(state: t.Any) -> dict[str, t.Any]:
+    """`state` if the tap can resume from it; a future calls bookmark is clamped to now.
+
+    Raises BadStateError naming the stream and the value for anything else.
+    """
+    fix = "fix it, or clear it (`meltano state clear <state id>`) for a full sync"
+    if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
+        msg = f"The state is not a Singer state object ({str(state)[:80]!r}): {fix}"
+        raise BadStateError(msg)
+    for stream_name, stream_state in state.get("bookmarks", {}).items():
+        if not isinstance(stream_state, dict):
+            msg = f"The state of stream {stream_name} is not an object ({stream_state!r}): {fix}"
+            raise BadStateError(msg)
+    calls = state.get("bookmarks", {}).get(streams.CallsStream.name, {})
+    value = calls.get("replication_key_value")
+    if value is None:
+        return state
+    key = calls.get("replication_key", streams.CallsStream.replication_key)
+    try:
+        if key != streams.CallsStream.replication_key:
+            raise ValueError
+        bookmark = streams.parse_timestamp(str(value))
+    except (ValueError, OverflowError):
+        msg = (
+            f"The state of stream calls has bookmark {key}={value!r}, not a start_date "
+            f"date-time: {fix}"
+        )
+        raise BadStateError(msg) from None
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if bookmark > now:
+        TapAmplemarket.logger.warning(
+            "The state of stream calls has bookmark start_date=%s, in the future: "
+            "syncing from now instead",
+            value,
+        )
+        calls["replication_key_value"] = streams.isoformat_z(now)
+    return state
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -188,17 +246,42 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         "request_timeout",
         "max_retries",  # attempts: 1 means no retry; 0 would mean no limit to backoff
     )
+    # Config files are read with Decimal for non-integers.
+    numbers = {
+        k: float(v)
+        for k, v in config.items()
+        if isinstance(v, (int, float, decimal.Decimal)) and not isinstance(v, bool)
+    }
     errors.extend(
-        f"{key} must be greater than 0 (got {config[key]!r})"
-        for key in positive
-        if isinstance(config.get(key), (int, float)) and config[key] <= 0
+        f"{key} must be a finite number (got {value!r})"
+        for key, value in numbers.items()
+        if not math.isfinite(value)
     )
-    lookback = config.get("lookback_window_days")
-    if isinstance(lookback, (int, float)) and lookback < 0:
-        errors.append(f"lookback_window_days must not be negative (got {lookback!r})")
+    errors.extend(
+        f"{key} must be greater than 0 (got {numbers[key]!r})"
+        for key in positive
+        if numbers.get(key, 1) <= 0
+    )
+    if numbers.get("lookback_window_days", 0) < 0:
+        errors.append(
+            f"lookback_window_days must not be negative (got {numbers['lookback_window_days']!r})"
+        )
+    for key in ("window_days", "lookback_window_days"):
+        if numbers.get(key, 0) > MAX_DAYS:
+            errors.append(f"{key} must be at most {MAX_DAYS} (got {numbers[key]!r})")
+    if 0 < numbers.get("window_days", 1) < MIN_WINDOW_DAYS:
+        errors.append(
+            f"window_days must be at least {MIN_WINDOW_DAYS:.4f} (one hour; got "
+            f"{numbers['window_days']!r}): windows shrink by themselves where calls are dense"
+        )
     url = urlparse(str(config.get("api_url", "")))
     if url.scheme not in {"http", "https"} or not url.netloc:
         errors.append(f"api_url {config.get('api_url')!r} is not an http(s) URL")
+    elif url.scheme == "http" and not is_loopback(url.hostname or ""):
+        errors.append(
+            f"api_url {config.get('api_url')!r} is plain http to another machine: the API "
+            "key would cross the network unencrypted; use https://"
+        )
     return errors
 
 
@@ -215,15 +298,48 @@ def failure_message(exc: BaseException) -> str | None:
     return " ".join(message.split())[:500]  # bodies can span many lines
 
 
+def state_file_error(argv: list[str]) -> str | None:
+    """Why the `--state` file in `argv` cannot be read as JSON, if it cannot."""
+    path = next(
+        (value for flag, value in zip(argv, [*argv[1:], ""], strict=True) if flag == "--state"),
+        None,
+    ) or next((arg.removeprefix("--state=") for arg in argv if arg.startswith("--state=")), None)
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        return f"Cannot read the state file {path} ({exc.strerror})"
+    fix = "pass a state a previous run emitted, or none for a full sync"
+    if not text.strip():
+        return f"The state file {path} is empty: {fix}"
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"The state file {path} is not valid JSON ({exc}): {fix}"
+    return None
+
+
 def main() -> None:
     """Console entry point: errors a person can fix end in one line, not a traceback."""
+    if message := state_file_error(sys.argv[1:]):
+        TapAmplemarket.logger.error("%s", message)
+        sys.exit(1)
     try:
         TapAmplemarket.cli()
+    except Interrupted as interrupted:
+        TapAmplemarket.logger.error(
+            "Interrupted by %s: the next run resumes from the last STATE emitted",
+            interrupted.signal_name,
+        )
+        sys.exit(interrupted.exit_code)
     except Exception as exc:
         message = failure_message(exc)
         if message is None:
-            raise
-        TapAmplemarket.logger.error("%s", message)
+            TapAmplemarket.logger.critical("Unexpected error", exc_info=True)
+        else:
+            TapAmplemarket.logger.error("%s", message)
         sys.exit(1)
 
 

@@ -1,21 +1,20 @@
-"""Client-side request limiter, so a sync stays under the API's per-minute quota."""
+"""The client-side request limiter shared by every request the tap makes."""
 
 from __future__ import annotations
 
-import collections
+import math
 import threading
 import time
 from collections.abc import Callable
 
 
-class RequestsPerMinuteLimiter:
-    """Allows at most `max_per_minute` requests in any sliding 60-second window.
+class PacedLimiter:
+    """Spaces requests evenly, one every 60 / max_per_minute seconds, across all threads.
 
-    A sliding window (rather than a token bucket) matches how the API counts: a burst
-    followed by steady traffic can never exceed the quota within one minute.
+    Pacing rather than a sliding window: we do not know how the API counts its quota, and a
+    whole minute's quota sent as one burst of concurrent requests draws needless 429s from a
+    token-bucket server. A 429 pauses everyone (`pause_for`): the quota is per key.
     """
-
-    WINDOW_SECONDS = 60.0
 
     def __init__(
         self,
@@ -27,19 +26,29 @@ class RequestsPerMinuteLimiter:
         if max_per_minute < 1:
             msg = "max_per_minute must be at least 1"
             raise ValueError(msg)
-        self.max_per_minute = max_per_minute
+        self.interval = 60.0 / max_per_minute
         self._clock = clock
         self._sleep = sleep
-        self._sent: collections.deque[float] = collections.deque(maxlen=max_per_minute)
+        self._next_slot = -math.inf
         self._lock = threading.Lock()
+        #: Seconds requests spent waiting for their slot, summed over threads.
         self.waited_seconds = 0.0
+        #: Seconds of pauses the API asked for (429 Retry-After).
+        self.paused_seconds = 0.0
 
     def acquire(self) -> None:
-        """Block until one more request fits in the window, then record it."""
+        """Block until this request's slot comes."""
         with self._lock:
-            if len(self._sent) == self.max_per_minute:
-                wait = self._sent[0] + self.WINDOW_SECONDS - self._clock()
-                if wait > 0:
-                    self.waited_seconds += wait
-                    self._sleep(wait)
-            self._sent.append(self._clock())
+            now = self._clock()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+            wait = slot - now
+            self.waited_seconds += wait
+        if wait > 0:
+            self._sleep(wait)
+
+    def pause_for(self, seconds: float) -> None:
+        """No request starts in the next `seconds` (the API said Retry-After)."""
+        with self._lock:
+            self._next_slot = max(self._next_slot, self._clock() + seconds)
+            self.paused_seconds += seconds

@@ -1,8 +1,9 @@
-"""Singer message output: msgspec encoding, written in large chunks and at checkpoints."""
+"""Singer output: msgspec encoding, written in large chunks, flushed at every STATE."""
 
 from __future__ import annotations
 
 import atexit
+import signal
 import sys
 import typing as t
 
@@ -15,17 +16,30 @@ if t.TYPE_CHECKING:
 CHUNK_BYTES = 1 << 16
 
 
+class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
+    """SIGTERM or SIGINT arrived: the run stops, and says so in its exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signal_name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+
+
 class CheckpointFlushingWriter(MsgSpecWriter):
     """Collects RECORD lines into 64 KiB writes; flushes at every other message (STATE, ...).
 
     The SDK writer flushes after each record: one write syscall per record into the
     target's pipe. Flushing at STATE messages loses nothing a target could act on: a
     record still pending at a crash is one the emitted state does not cover yet.
+
+    A signal never cuts a line in half: one that arrives during a write is raised after it.
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._pending = bytearray()
+        self._writing = False
+        self._signal: int | None = None
         atexit.register(self.flush)
 
     def write_message(self, message: Message) -> None:
@@ -34,7 +48,21 @@ class CheckpointFlushingWriter(MsgSpecWriter):
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            sys.stdout.buffer.write(self._pending)
-            self._pending.clear()
-        sys.stdout.buffer.flush()
+        self._writing = True
+        try:
+            if self._pending:
+                sys.stdout.buffer.write(self._pending)
+                self._pending.clear()
+            sys.stdout.buffer.flush()
+        finally:
+            self._writing = False
+        if self._signal is not None:
+            signum, self._signal = self._signal, None
+            raise Interrupted(signum)
+
+    def interrupt(self, signum: int) -> None:
+        """Stop the run with Interrupted: now, or after the write under way."""
+        if self._writing:
+            self._signal = signum
+        else:
+            raise Interrupted(signum)

@@ -73,6 +73,10 @@ def test_a_4xx_quotes_the_api_error_and_its_parameter(secret_api, secret_config,
         ("lookback_window_days", -1, "lookback_window_days must not be negative"),
         ("api_url", "api.amplemarket.com", "is not an http(s) URL"),
         ("max_requests_per_minute", "fast", "'fast' is not of type 'integer'"),
+        ("window_days", 1e9, "window_days must be at most 3650"),
+        ("window_days", 0.0000001, "window_days must be at least 0.0417"),
+        ("lookback_window_days", 1e9, "lookback_window_days must be at most 3650"),
+        ("api_url", "http://api.amplemarket.com", "plain http to another machine"),
     ],
 )
 def test_bad_settings_are_rejected_before_any_request(

@@ -51,9 +51,9 @@ def test_429_waits_exactly_retry_after_then_goes_on(api, config):
     assert len(result.ids("dispositions")) == len(api.data.dispositions)
 
 
-def test_429_on_most_requests_completes_with_nothing_lost(api, config):
+def test_429_on_most_requests_completes_with_nothing_lost(api, config, fast_retries):
     api.rate_limit_first_attempts = 2  # every request is refused twice before it succeeds
-    api.rate_limit_retry_after = "0"
+    api.rate_limit_retry_after = "0"  # zero: a plain retry, counted and backed off
 
     result = sync({**config, "page_size": 100})
 
@@ -62,12 +62,13 @@ def test_429_on_most_requests_completes_with_nothing_lost(api, config):
     assert statuses.count(429) == 2 * statuses.count(200)
 
 
-def test_429_is_never_given_up_while_retry_after_is_given(api, config):
-    api.fail_next("429", times=20, path="/calls/dispositions", retry_after="0")
+def test_429_with_a_positive_retry_after_does_not_use_up_the_retries(api, config):
+    api.fail_next("429", times=6, path="/calls/dispositions", retry_after="0.01")
 
     result = sync({**config, "max_retries": 2})
 
     assert len(result.ids("dispositions")) == len(api.data.dispositions)
+    assert [r.status for r in api.requests_to("/calls/dispositions")] == [429] * 6 + [200]
 
 
 def test_persistent_5xx_fails_after_max_retries(api, config, fast_retries):

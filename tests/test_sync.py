@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from tap_amplemarket.client import link_url
+from tap_amplemarket.errors import ForeignLinkError
 from tap_amplemarket.fake_api import FakeAmplemarketAPI
 from tests.conftest import sync
 
@@ -132,14 +133,31 @@ def test_an_end_with_fractions_of_a_second_or_none_ends_the_walk(api, config):
             "http://proxy.local/amplemarket/calls?a=1",
         ),
         (
-            "http://proxy.local/amplemarket",
-            "https://api.amplemarket.com/calls?a=1",
-            "https://api.amplemarket.com/calls?a=1",
+            "https://api.amplemarket.com",
+            "https://API.amplemarket.com:443/calls?a=1",
+            "https://API.amplemarket.com:443/calls?a=1",
         ),
+        ("https://api.amplemarket.com/v1", "calls?a=1", "https://api.amplemarket.com/v1/calls?a=1"),
     ],
 )
 def test_next_links_resolve_under_api_url(base, href, expected):
     assert link_url(base, href) == expected
+
+
+@pytest.mark.parametrize(
+    ("base", "href"),
+    [
+        ("http://proxy.local/amplemarket", "https://api.amplemarket.com/calls?a=1"),
+        ("https://api.amplemarket.com", "//evil.example/calls?a=1"),
+        ("https://api.amplemarket.com", "http://api.amplemarket.com/calls?a=1"),
+        ("https://api.amplemarket.com", "https://api.amplemarket.com:8443/calls?a=1"),
+        ("https://api.amplemarket.com", "https://api.amplemarket.com.evil.example/calls"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000@evil.example/calls"),
+    ],
+)
+def test_next_links_to_another_origin_are_refused(base, href):
+    with pytest.raises(ForeignLinkError, match="refusing to send the API key there"):
+        link_url(base, href)
 
 
 def test_a_path_prefixed_api_url_is_kept_for_next_pages(api, config):

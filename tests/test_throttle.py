@@ -1,11 +1,13 @@
-"""The client-side limiter keeps every sliding minute under max_requests_per_minute."""
+"""The client-side limiter paces requests evenly under max_requests_per_minute; 429s pause all."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
 from tap_amplemarket.tap import TapAmplemarket
-from tap_amplemarket.throttle import RequestsPerMinuteLimiter
+from tap_amplemarket.throttle import PacedLimiter
 from tests.conftest import sync
 
 
@@ -23,28 +25,74 @@ class VirtualClock:
         self.now += seconds
 
 
-def test_limiter_waits_for_the_oldest_request_to_leave_the_window():
+def test_limiter_paces_requests_evenly_instead_of_bursting():
     clock = VirtualClock()
-    limiter = RequestsPerMinuteLimiter(3, clock=clock.monotonic, sleep=clock.sleep)
+    limiter = PacedLimiter(6, clock=clock.monotonic, sleep=clock.sleep)  # one every 10 s
 
     stamps = []
-    for _ in range(7):
+    for _ in range(5):
         limiter.acquire()
         stamps.append(clock.now)
         clock.now += 1  # each request takes a second
 
-    assert stamps == [0, 1, 2, 60, 61, 62, 120]
-    assert limiter.waited_seconds == pytest.approx(57 + 57)
+    assert stamps == [0, 10, 20, 30, 40], "no burst of the minute's quota at the start"
+    assert limiter.waited_seconds == pytest.approx(4 * 9)
+
+
+def test_a_slow_request_is_not_made_to_wait_again():
+    clock = VirtualClock()
+    limiter = PacedLimiter(6, clock=clock.monotonic, sleep=clock.sleep)
+
+    limiter.acquire()
+    clock.now += 25  # slower than the pace: the next slot is already past
+    limiter.acquire()
+
+    assert clock.now == 25
+
+
+def test_a_pause_holds_back_every_request_sharing_the_limiter():
+    clock = VirtualClock()
+    limiter = PacedLimiter(600, clock=clock.monotonic, sleep=clock.sleep)  # every 0.1 s
+    limiter.acquire()
+
+    limiter.pause_for(30)  # one worker got 429 with Retry-After: 30
+    limiter.acquire()  # any worker's next request
+
+    assert clock.now == pytest.approx(30)
+    assert limiter.paused_seconds == 30
+
+
+def test_concurrent_threads_share_one_pace():
+    limiter = PacedLimiter(60_000)  # one every millisecond, in real time
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            limiter.acquire()
+            with lock:
+                sent.append(limiter._clock())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    sent.sort()
+    assert len(sent) == 100
+    # 100 slots one millisecond apart take at least 99 ms, whatever the threads did.
+    assert sent[-1] - sent[0] >= 0.099 - 1e-3
 
 
 def test_limiter_rejects_a_zero_quota():
     with pytest.raises(ValueError, match="at least 1"):
-        RequestsPerMinuteLimiter(0)
+        PacedLimiter(0)
 
 
 def test_a_sync_never_sends_more_than_the_quota_in_any_minute(api, config, monkeypatch):
     clock = VirtualClock()
-    limiter = RequestsPerMinuteLimiter(4, clock=clock.monotonic, sleep=clock.sleep)
+    limiter = PacedLimiter(4, clock=clock.monotonic, sleep=clock.sleep)
     original_acquire = limiter.acquire
 
     def acquire_and_record() -> None:

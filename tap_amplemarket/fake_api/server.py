@@ -2,7 +2,9 @@
 
 It behaves like the documented API: Bearer auth, newest-first calls with date filters,
 cursor pagination through relative `_links.next.href`, `_errors` bodies for 4xx, and it
-can inject faults (429 with Retry-After, 503, connection resets, bodies cut short).
+can inject faults (`fail_next`): 429 with any Retry-After, 503, connection resets, bodies cut
+short or dripped a byte at a time, error bodies that echo the request's Authorization
+header, redirects, and next links rewritten to other hosts or back to pages already served.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import collections
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -23,7 +26,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from tap_amplemarket.fake_api.dataset import Dataset, Record, isoformat_z, sample_dataset
 
 DEFAULT_PAGE_SIZE = 20
-FAULT_KINDS = ("400", "429", "503", "reset", "truncate", "cut")
+FAULT_KINDS = (
+    "400",
+    "429",
+    "503",
+    "reset",
+    "truncate",
+    "cut",
+    "drip",  # headers, then the body one byte every DRIP_SECONDS
+    "echo-400",  # a 400 whose body echoes the request headers, Authorization included
+    "echo-500",
+    "redirect",  # 302 to `href`
+    "link",  # a normal page whose next link is `href` ({self}: this page, {first}: page 1)
+)
+DRIP_SECONDS = 0.05
 
 
 class APIError(Exception):
@@ -77,6 +93,7 @@ class LoggedRequest:
     at: float
     query: str = ""
     status: int = 0
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -85,6 +102,7 @@ class Fault:
     path: str | None
     retry_after: str
     skip: int = 0  # matching requests to let through before this fault fires
+    href: str = ""
 
 
 def parse_date_param(name: str, value: str) -> str:
@@ -163,13 +181,15 @@ class FakeAmplemarketAPI:
         path: str | None = None,
         retry_after: str = "1",
         after: int = 0,
+        href: str = "",
     ) -> None:
         """Answer `times` requests (to `path`, if given) with fault `kind`, `after` others."""
         if kind not in FAULT_KINDS:
             raise ValueError(kind)
         with self._lock:
             self.faults.extend(
-                Fault(kind, path, retry_after, skip=after if i == 0 else 0) for i in range(times)
+                Fault(kind, path, retry_after, skip=after if i == 0 else 0, href=href)
+                for i in range(times)
             )
 
     def add_call(self, call: Record) -> None:
@@ -317,7 +337,14 @@ class FakeAmplemarketAPI:
                     counts = collections.Counter(r.path for r in api.requests)
                     return self._send(200, {"requests_by_path": dict(counts)})
                 params = dict(parse_qsl(split.query, keep_blank_values=True))
-                logged = LoggedRequest("GET", split.path, params, time.monotonic(), split.query)
+                logged = LoggedRequest(
+                    "GET",
+                    split.path,
+                    params,
+                    time.monotonic(),
+                    split.query,
+                    headers=dict(self.headers.items()),
+                )
                 with api._lock:
                     api.requests.append(logged)
                 if self.headers.get("Authorization") != f"Bearer {api.api_key}":
@@ -356,7 +383,14 @@ class FakeAmplemarketAPI:
                 declared = len(payload) // 2 if cut == "truncate" else len(payload)
                 self.send_header("Content-Length", str(declared))
                 self.end_headers()
-                if cut:
+                if cut == "drip":
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):  # the client may give up first
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(DRIP_SECONDS)
+                elif cut:
                     self.wfile.write(payload[: len(payload) // 2])
                     self.wfile.flush()
                     self.close_connection = True
@@ -379,13 +413,30 @@ class FakeAmplemarketAPI:
                 if fault.kind == "503":
                     self._send(503, APIError(503, "unavailable", "Try again").body())
                     return 503
+                if fault.kind.startswith("echo-"):
+                    status = int(fault.kind.removeprefix("echo-"))
+                    echoed = "\n".join(f"{k}: {v}" for k, v in self.headers.items())
+                    self._send(status, {"error": "bad request", "request": echoed})
+                    return status
+                if fault.kind == "redirect":
+                    self._send(302, {}, {"Location": fault.href})
+                    return 302
                 if fault.kind == "reset":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return 0
                 split = urlsplit(self.path)
                 params = dict(parse_qsl(split.query, keep_blank_values=True))
-                self._send(200, api.route(split.path, params), cut=fault.kind)
+                body = api.route(split.path, params)
+                if fault.kind == "link":
+                    first = urlencode(
+                        {k: v for k, v in params.items() if k != "page[after]"}, safe="[]:"
+                    )
+                    href = fault.href.format(self=self.path, first=f"{split.path}?{first}")
+                    body["_links"]["next"] = {"href": href}
+                    self._send(200, body)
+                else:
+                    self._send(200, body, cut=fault.kind)
                 return 200
 
         return Handler

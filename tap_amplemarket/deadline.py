@@ -1,0 +1,166 @@
+"""A whole-response deadline for HTTP requests: connect, headers and body together.
+
+`requests` timeouts bound each socket read, so a server that sends its headers and then a
+byte a second never times out. Here one watchdog thread shuts down the socket of any request
+still running at its deadline; the request then fails as a `requests` Timeout (retriable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import socket
+import threading
+import time
+import typing as t
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+
+class _Deadline:
+    """One request's deadline and the sockets it used."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.sockets: list[socket.socket] = []
+        self.done = False
+        self.expired = False
+        self.lock = threading.Lock()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self.lock:
+            if sock is None or self.done:
+                return
+            if self.expired:  # attached after the watchdog fired: fail it now
+                _shutdown(sock)
+            self.sockets.append(sock)
+
+    def expire(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.expired = True
+            for sock in self.sockets:
+                _shutdown(sock)
+
+    def finish(self) -> None:
+        with self.lock:
+            self.done = True
+            self.sockets.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # unblocks a recv in another thread
+
+
+class _Watchdog:
+    """A daemon thread that expires deadlines in time order."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="request-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)[2].expire()
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()
+
+
+class _DeadlineConnectionMixin:
+    """Hands the connection's socket to the deadline of the request using it."""
+
+    sock: socket.socket | None
+
+    def request(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]  # connects if needed
+        deadline: _Deadline | None = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self.sock)
+
+
+class _HTTPConnection(_DeadlineConnectionMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: t.Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # SOCKS managers keep their own pools
+            manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
+class DeadlineSession(requests.Session):
+    """A Session whose every request completes within `total_seconds` or raises Timeout."""
+
+    def __init__(self, total_seconds: float) -> None:
+        super().__init__()
+        self.total_seconds = total_seconds
+        adapter = _DeadlineAdapter()
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
+        deadline = _Deadline(time.monotonic() + self.total_seconds)
+        _current.deadline = deadline
+        _WATCHDOG.watch(deadline)
+        try:
+            return super().send(request, **kwargs)
+        except requests.exceptions.RequestException:
+            if deadline.expired:
+                msg = f"No complete response within {self.total_seconds:g}s"
+                raise requests.exceptions.Timeout(msg) from None
+            raise
+        finally:
+            deadline.finish()
+            _current.deadline = None

@@ -1,0 +1,90 @@
+"""One retry loop for every fault of one request, so that each kind of fault is bounded.
+
+The SDK's backoff decorator counts every fault alike. Amplemarket's 429 carries its own wait
+(Retry-After), which must slow every worker sharing the key and must not use up the attempts
+meant for 5xx; stacking a second backoff loop for it made the two reset each other's count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as t
+
+import requests
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_amplemarket.errors import RateLimitedError, RateLimitedTooLongError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from tap_amplemarket.throttle import PacedLimiter
+
+#: What is worth another attempt: server faults, broken bodies, resets, timeouts.
+RETRIABLE: tuple[type[Exception], ...] = (
+    RetriableAPIError,
+    ConnectionResetError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+#: The longest the tap waits on 429s for one request, in one Retry-After or in all of them.
+#: Beyond it the run ends with one line; the next scheduled run resumes from its last STATE.
+MAX_RATE_LIMIT_WAIT_SECONDS = 600.0
+
+
+@dataclasses.dataclass
+class RetryPolicy:
+    """How one request is retried.
+
+    - a 429 with a positive Retry-After: every request sharing `limiter` pauses that long,
+      not counted as an attempt, up to MAX_RATE_LIMIT_WAIT_SECONDS in all;
+    - anything else retriable (including a 429 whose Retry-After is missing, zero or
+      negative): counted, backed off by `waits`, at most `max_attempts` attempts.
+    """
+
+    limiter: PacedLimiter
+    max_attempts: int
+    waits: Callable[[], Iterator[float]]
+    on_retry: Callable[[str, float, int, Exception], None]
+    retriable: tuple[type[Exception], ...] = RETRIABLE
+    max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS
+    sleep: Callable[[float], None] = time.sleep
+
+    def call(self, send: Callable[[], requests.Response], where: str) -> requests.Response:
+        attempts = 0
+        rate_limited_for = 0.0
+        waits: Iterator[float] | None = None
+        while True:
+            self.limiter.acquire()
+            try:
+                return send()
+            except RateLimitedError as exc:
+                wait = exc.retry_after
+                if wait is not None and wait > 0:
+                    rate_limited_for += wait
+                    if wait > self.max_rate_limit_wait or (
+                        rate_limited_for > self.max_rate_limit_wait
+                    ):
+                        raise RateLimitedTooLongError(
+                            f"Amplemarket rate-limited {where} for longer than "
+                            f"{self.max_rate_limit_wait:g}s (Retry-After {wait:g}s): stopping; "
+                            "the next run resumes from the last checkpoint (lower "
+                            "max_requests_per_minute if this repeats)"
+                        ) from None
+                    self.on_retry(where, wait, attempts + 1, exc)
+                    self.limiter.pause_for(wait)
+                    continue
+                failure: Exception = exc
+            except self.retriable as exc:
+                failure = exc
+            attempts += 1
+            if attempts >= self.max_attempts:
+                raise failure
+            if waits is None:
+                waits = self.waits()
+            wait = next(waits)
+            self.on_retry(where, wait, attempts, failure)
+            self.sleep(wait)
