@@ -50,7 +50,9 @@ class RetryPolicy:
     waits: Callable[[], Iterator[float]]
     on_retry: Callable[[str, float, int, Exception], None]
     retriable: tuple[type[Exception], ...] = RETRIABLE
-    max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT_SECONDS
+    max_rate_limit_wait: float = dataclasses.field(
+        default_factory=lambda: MAX_RATE_LIMIT_WAIT_SECONDS
+    )
     sleep: Callable[[float], None] = time.sleep
 
     def call(self, send: Callable[[], requests.Response], where: str) -> requests.Response:

@@ -1,0 +1,320 @@
+"""A misbehaving API cannot leak the key, loop, stall or hide a failed run (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.conftest import SECRET_LOOKING_KEY, config_for, parse_messages, run_cli, sync
+
+
+@pytest.fixture
+def secret_api():
+    with FakeAmplemarketAPI(sample_dataset(120), api_key=SECRET_LOOKING_KEY) as server:
+        server.request_budget = 2000
+        yield server
+
+
+@pytest.fixture
+def secret_config(secret_api):
+    return config_for(secret_api, page_size=10)
+
+
+@pytest.fixture
+def other_host():
+    """Another origin (same address, other port): it must never see a request."""
+    with FakeAmplemarketAPI(sample_dataset(5), api_key=SECRET_LOOKING_KEY) as server:
+        yield server
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def assert_key_never_shown(result) -> None:
+    assert SECRET_LOOKING_KEY not in result.stdout + result.stderr
+
+
+# -- the key goes only to api_url's origin ------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["absolute", "protocol-relative"])
+def test_a_next_link_to_another_host_is_refused_and_the_key_stays_home(
+    secret_api, secret_config, other_host, tmp_path, form
+):
+    port = other_host.url.rsplit(":", 1)[1]
+    href = {
+        "absolute": f"{other_host.url}/users?page[after]=x",
+        "protocol-relative": f"//localhost:{port}/users?page[after]=x",
+    }[form]
+    secret_api.fail_next("link", path="/users", href=href)
+
+    result = run_cli([], {**secret_config, "page_size": 1}, tmp_path)
+
+    assert result.returncode == 1
+    assert "refusing to send the API key there" in last_line(result.stderr)
+    assert "Traceback" not in result.stderr
+    assert other_host.requests == [], "nothing, let alone the key, went to the other host"
+    assert_key_never_shown(result)
+
+
+def test_a_redirect_is_not_followed(secret_api, secret_config, other_host, tmp_path):
+    secret_api.fail_next("redirect", path="/users", href=f"{other_host.url}/users")
+
+    result = run_cli([], secret_config, tmp_path)
+
+    assert result.returncode == 1
+    assert "with a redirect (302)" in last_line(result.stderr)
+    assert other_host.requests == []
+    assert_key_never_shown(result)
+
+
+@pytest.mark.parametrize("status", ["echo-400", "echo-500"])
+def test_an_error_body_that_echoes_the_key_is_redacted(secret_api, secret_config, tmp_path, status):
+    secret_api.fail_next(status, path="/calls")
+
+    result = run_cli([], {**secret_config, "max_retries": 2}, tmp_path)
+
+    echoed = [r for r in secret_api.requests_to("/calls") if r.status == int(status[-3:])]
+    assert echoed, "the fault fired"
+    assert echoed[0].headers["Authorization"] == f"Bearer {SECRET_LOOKING_KEY}"
+    assert result.returncode == (1 if status == "echo-400" else 0), result.stderr[-2000:]
+    assert_key_never_shown(result)
+
+
+def test_each_request_carries_the_key_only_to_api_url(secret_api, secret_config, tmp_path):
+    result = run_cli([], secret_config, tmp_path)
+
+    assert result.returncode == 0
+    assert {r.headers.get("Authorization") for r in secret_api.requests} == {
+        f"Bearer {SECRET_LOOKING_KEY}"
+    }
+
+
+# -- every loop ends -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["{first}", "{self}"])
+def test_a_next_link_back_to_a_page_already_read_ends_the_pagination(
+    secret_api, secret_config, tmp_path, target
+):
+    # The second page of the first listing links back to page 1 (A -> B -> A), or to itself.
+    secret_api.fail_next("link", path="/users", after=1, href=target)
+
+    result = run_cli([], {**secret_config, "page_size": 1}, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    users = result.ids("users")
+    assert len(users) == len(set(users)) == 2, "two pages read once each, then stopped"
+    assert len(secret_api.requests_to("/users")) == 2
+    assert result.stderr.count("leads back to a page already read") == 1
+    assert "Traceback" not in result.stderr
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in secret_api.data.calls)
+
+
+def test_a_cycle_of_any_length_ends(secret_api, secret_config, tmp_path):
+    # Page 4 links back to page 1: A -> B -> C -> D -> A.
+    secret_api.fail_next("link", path="/sequences", after=3, href="{first}")
+
+    result = run_cli([], {**secret_config, "page_size": 2}, tmp_path)
+
+    assert result.returncode == 0
+    assert len(secret_api.requests_to("/sequences")) == 4
+    assert len(result.ids("sequences")) == len(set(result.ids("sequences"))) == 8
+
+
+def test_retry_after_beyond_the_cap_ends_the_run_at_once(secret_api, secret_config, tmp_path):
+    secret_api.fail_next("429", path="/calls", retry_after="86400")
+
+    started = time.monotonic()
+    result = run_cli([], secret_config, tmp_path, timeout=60)
+
+    assert result.returncode == 1
+    line = last_line(result.stderr)
+    assert "rate-limited GET /calls for longer than 600s (Retry-After 86400s)" in line
+    assert "the next run resumes from the last checkpoint" in line
+    assert time.monotonic() - started < 60, "it did not sleep a day"
+
+
+def test_rate_limit_waits_add_up_to_the_cap(api, config, monkeypatch):
+    from tap_amplemarket import retries
+    from tap_amplemarket.errors import RateLimitedTooLongError
+
+    monkeypatch.setattr(retries, "MAX_RATE_LIMIT_WAIT_SECONDS", 0.25)
+    api.fail_next("429", times=50, path="/calls/dispositions", retry_after="0.1")
+
+    with pytest.raises(RateLimitedTooLongError):
+        sync(config)
+    assert len(api.requests_to("/calls/dispositions")) == 3, "0.1 + 0.1 + 0.1 > 0.25"
+
+
+@pytest.mark.parametrize("retry_after", ["0", "-5", "soon"])
+def test_a_zero_negative_or_unusable_retry_after_counts_as_a_retry(
+    api, config, fast_retries, retry_after
+):
+    from singer_sdk.exceptions import RetriableAPIError
+
+    api.fail_next("429", times=50, path="/calls/dispositions", retry_after=retry_after)
+
+    with pytest.raises(RetriableAPIError):
+        sync({**config, "max_retries": 3})
+    assert len(api.requests_to("/calls/dispositions")) == 3
+
+
+def test_429_and_503_in_turn_are_bounded(api, config, fast_retries):
+    from singer_sdk.exceptions import RetriableAPIError
+
+    for _ in range(30):
+        api.fail_next("429", path="/calls/dispositions", retry_after="0.01")
+        api.fail_next("503", path="/calls/dispositions")
+
+    with pytest.raises(RetriableAPIError):
+        sync({**config, "max_retries": 3})
+    assert [r.status for r in api.requests_to("/calls/dispositions")] == [429, 503] * 3
+
+
+def test_a_body_that_drips_hits_the_whole_response_deadline(api, config, fast_retries, caplog):
+    api.fail_next("drip", path="/calls/dispositions")  # ~20 s at a byte per 50 ms
+
+    started = time.monotonic()
+    result = sync({**config, "request_timeout": 1})
+
+    assert result.ids("dispositions") == [d["id"] for d in api.data.dispositions]
+    assert len(api.requests_to("/calls/dispositions")) == 2, "cut off once, then retried"
+    assert "No complete response within 1s" in caplog.text
+    assert time.monotonic() - started < 15, "the drip was cut at the deadline"
+
+
+# -- exit codes tell the truth --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum, code):
+    data = sample_dataset(300, days=60)
+    with FakeAmplemarketAPI(data, api_key="k") as api:
+        # Paced at 10 requests/s: the run lasts seconds, and a signal lands mid-sync.
+        config = config_for(api, page_size=10, window_days=5, max_requests_per_minute=600)
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        command = [
+            sys.executable,
+            "-c",
+            "from tap_amplemarket.tap import main; main()",
+            "--config",
+            str(tmp_path / "config.json"),
+        ]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        lines = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if '"type":"STATE"' in line and "replication_key_value" in line:
+                process.send_signal(signum)
+                break
+        rest, stderr = process.communicate(timeout=60)
+        output = "".join(lines) + rest
+
+        assert process.returncode == code, stderr[-2000:]
+        assert f"Interrupted by {signal.Signals(signum).name}" in stderr
+        assert all(json.loads(line) for line in output.splitlines()), "no line cut in half"
+        first = parse_messages(output)
+        state = [m["value"] for m in first if m["type"] == "STATE"][-1]
+        assert len(api.requests_to("/calls")) < 30, "stopped well before the end"
+
+        resumed = sync(config, state=state)
+    delivered = {m["record"]["id"] for m in first if m["type"] == "RECORD"}
+    delivered |= set(resumed.ids("calls"))
+    assert {c["id"] for c in data.calls} <= delivered
+
+
+# -- bad state is named -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (
+            {
+                "bookmarks": {
+                    "calls": {"replication_key": "start_date", "replication_key_value": "x"}
+                }
+            },
+            "The state of stream calls has bookmark start_date='x', not a start_date date-time",
+        ),
+        (
+            {"bookmarks": {"calls": {"replication_key": "updated_at", "replication_key_value": 7}}},
+            "The state of stream calls has bookmark updated_at=7",
+        ),
+        ({"bookmarks": {"calls": "2026-01-01"}}, "The state of stream calls is not an object"),
+        ({"bookmarks": ["calls"]}, "The state is not a Singer state object"),
+    ],
+)
+def test_a_corrupt_or_foreign_bookmark_is_named_in_one_line(
+    secret_api, secret_config, tmp_path, state, message
+):
+    result = run_cli([], secret_config, tmp_path, state=state)
+
+    assert result.returncode == 1
+    assert message in last_line(result.stderr)
+    assert "meltano state clear" in last_line(result.stderr)
+    assert "Traceback" not in result.stderr
+    assert secret_api.requests == []
+
+
+def test_a_future_bookmark_is_clamped_to_now_with_a_warning(secret_api, secret_config, tmp_path):
+    state = {
+        "bookmarks": {
+            "calls": {
+                "replication_key": "start_date",
+                "replication_key_value": "2999-01-01T00:00:00Z",
+            }
+        }
+    }
+    config = {k: v for k, v in secret_config.items() if k != "end_date"}
+    newest = max(c["start_date"] for c in secret_api.data.calls)
+    secret_api.add_call({**secret_api.data.calls[0], "id": "recent", "start_date": newest})
+
+    result = run_cli([], {**config, "lookback_window_days": 3650}, tmp_path, state=state)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "bookmark start_date=2999-01-01T00:00:00Z, in the future" in result.stderr
+    assert "recent" in result.ids("calls"), "not a silent no-op"
+    assert result.last_state["bookmarks"]["calls"]["replication_key_value"] < "2999"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"), [("", "is empty"), ("{bookm", "is not valid JSON")]
+)
+def test_an_empty_or_broken_state_file_is_named(
+    secret_api, secret_config, tmp_path, content, message
+):
+    (tmp_path / "config.json").write_text(json.dumps(secret_config))
+    (tmp_path / "state.json").write_text(content)
+
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from tap_amplemarket.tap import main; main()",
+            "--config",
+            str(tmp_path / "config.json"),
+            "--state",
+            str(tmp_path / "state.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert f"The state file {tmp_path / 'state.json'} {message}" in last_line(completed.stderr)
+    assert "Traceback" not in completed.stderr
+    assert secret_api.requests == []
