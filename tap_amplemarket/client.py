@@ -335,11 +335,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 del row[name]
         return row
 
+    def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """The records of one partition, as the API pages them (calls read date windows)."""
+        return self.request_records(context)
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         if self.endpoint_unavailable:
             return
         try:
-            yield from super().get_records(context)
+            yield from self.read_records(context)
         except EndpointNotAvailableError as exc:
             if self.partition_404_means_deleted and context:
                 self.log("%s: skipping %s, deleted since listed", self.name, context)

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import typing as t
 
 from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.windows import (
+    DensitySizer,
+    OrderedFetcher,
+    Window,
+    plan_windows,
+    split_window,
+)
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from singer_sdk.helpers.types import Context
 
 #: Where a first sync with neither state nor `start_date` begins.
 DEFAULT_START = datetime.datetime(2010, 1, 1, tzinfo=datetime.timezone.utc)
-#: Empty windows double in size up to this, so a long empty history costs few requests.
-MAX_EMPTY_WINDOW = datetime.timedelta(days=365)
 #: Each window's query is padded by this on both sides and records are then placed in
 #: exactly one window by their own start_date, whatever the API's bound inclusivity.
 BOUNDARY_PAD = datetime.timedelta(seconds=1)
+#: Windows aim at this many full pages: few enough calls between checkpoints, and the one
+#: partial page that ends each window costs at most 5% more requests.
+TARGET_PAGES_PER_WINDOW = 20
+#: A window whose first page shows it holds more than this many times the target is split
+#: (its first page is read again in the first part: one extra request).
+SPLIT_ABOVE_TARGET = 3
+#: Fewer calls than this on a first page say too little about density to split on.
+SPLIT_MIN_SAMPLE = 20
+#: Pages fetched ahead of the one being written, across all concurrent windows.
+MAX_PAGES_AHEAD = 48
 
 
 def parse_timestamp(value: str) -> datetime.datetime:
@@ -33,27 +49,52 @@ def isoformat_z(value: datetime.datetime) -> str:
     return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class WindowTest:
-    """Whether a call's start_date lies in [lower, upper); called once per call, so fast."""
+def call_time(value: t.Any) -> datetime.datetime | None:
+    """A call's start_date as sent, parsed; None if it cannot be placed in time."""
+    try:
+        return parse_timestamp(value) if isinstance(value, str) else None
+    except (ValueError, OverflowError):
+        return None
 
-    def __init__(self, lower: datetime.datetime, upper: datetime.datetime) -> None:
-        self.lower, self.upper = lower, upper
-        self.lower_z, self.upper_z = isoformat_z(lower), isoformat_z(upper)
 
-    def __call__(self, start_date: str | None) -> bool:
-        if not start_date:
-            return True  # cannot be placed: deliver rather than drop
-        if len(start_date) == len(self.lower_z) and start_date.endswith("Z"):
+class Page(t.NamedTuple):
+    """Records the API returned for `window`, in its order."""
+
+    window: Window
+    records: list[dict[str, t.Any]]
+
+
+class WindowDone(t.NamedTuple):
+    """Every call of `window` has been fetched: after writing them, checkpoint."""
+
+    window: Window
+    calls: int
+    pages: int
+
+
+class WindowMembership:
+    """Whether a call belongs to a window; called once per call, so fast.
+
+    A call whose start_date cannot be placed is delivered the first time it is seen and
+    never again in this run (padded windows may both return it).
+    """
+
+    def __init__(self) -> None:
+        self.unplaceable_seen: set[str] = set()
+
+    def __call__(self, window: Window, lower_z: str, upper_z: str, call: dict[str, t.Any]) -> bool:
+        start_date = call.get("start_date")
+        if isinstance(start_date, str) and len(start_date) == 20 and start_date[-1] == "Z":
             # The API's usual form sorts as text, so no parsing is needed.
-            return self.lower_z <= start_date < self.upper_z
-        return self.lower <= parse_timestamp(start_date) < self.upper
-
-
-class _ResumableWindowsFilter(logging.Filter):
-    """Drops the SDK's "not resumable" warning: calls checkpoint at every window boundary."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "progress is not resumable" not in record.getMessage()
+            return lower_z <= start_date < upper_z
+        when = call_time(start_date)
+        if when is not None:
+            return window.lower <= when < window.upper
+        key = repr(call.get("id"))
+        if key in self.unplaceable_seen:
+            return False
+        self.unplaceable_seen.add(key)
+        return True
 
 
 class CallsStream(AmplemarketStream):
@@ -62,7 +103,9 @@ class CallsStream(AmplemarketStream):
     /calls lists newest first, which the SDK cannot checkpoint mid-stream. Walking
     [bookmark - lookback, end) in ascending `start_date_from`/`start_date_to` windows makes
     every window boundary a safe resume point, and the lookback picks up calls logged or
-    updated after the fact.
+    updated after the fact. Windows are sized from the density seen so far, and up to
+    `max_concurrent_requests` of them are fetched at once; records are still written
+    window after window, in order.
     """
 
     name = "calls"
@@ -71,10 +114,10 @@ class CallsStream(AmplemarketStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.window: tuple[datetime.datetime, datetime.datetime] | None = None
-        sdk_logger = logging.getLogger("singer_sdk")
-        if not any(isinstance(f, _ResumableWindowsFilter) for f in sdk_logger.filters):
-            sdk_logger.addFilter(_ResumableWindowsFilter())
+        # The SDK's state helper warns that unsorted streams cannot resume and that a call
+        # without a start_date moves no bookmark: windows make calls resumable, and such a
+        # call is delivered on purpose (and warned about once, by the conformer).
+        logging.getLogger("singer_sdk.helpers._state").setLevel(logging.ERROR)
 
     def sync_range(self, context: Context | None) -> tuple[datetime.datetime, datetime.datetime]:
         """[start, end) of this run: bookmark minus lookback (or start_date) up to end_date/now."""
@@ -93,48 +136,85 @@ class CallsStream(AmplemarketStream):
         return start, end
 
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
-        if self.window is None:
-            return {}
-        lower, upper = self.window
+        return dict(context or {})  # a window's query (see window_query)
+
+    @staticmethod
+    def window_query(window: Window) -> dict[str, str]:
+        """The API filters of a window, padded: see BOUNDARY_PAD."""
         return {
-            "start_date_from": isoformat_z(lower - BOUNDARY_PAD),
-            "start_date_to": isoformat_z(upper + BOUNDARY_PAD),
+            "start_date_from": isoformat_z(window.lower - BOUNDARY_PAD),
+            "start_date_to": isoformat_z(window.upper + BOUNDARY_PAD),
         }
 
-    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+    def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         start, end = self.sync_range(context)
-        # At least a second, so whole-second windows always move forward.
-        base_size = max(
-            datetime.timedelta(days=float(self.config.get("window_days", 7))),
-            datetime.timedelta(seconds=1),
-        )
-        size = base_size
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
-        # Whole-second bounds, so the text and the parsed comparison of WindowTest agree.
-        lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
-        while lower < end:
-            upper = min(lower + size, end).replace(microsecond=0)
-            self.window = (lower, upper)
-            in_window = 0
-            in_this_window = WindowTest(lower, upper)
-            for record in super().get_records(context):
-                if not in_this_window(record.get("start_date")):
-                    continue  # padding overlap: this call belongs to the neighbouring window
-                in_window += 1
-                yield record
-            if self.endpoint_unavailable:
-                return
-            # Every call before `upper` has now been written: checkpoint the bookmark.
-            self.finalize_state_progress_markers()
-            self.log(
-                "calls: window [%s, %s) done, %d calls",
-                isoformat_z(lower),
-                isoformat_z(upper),
-                in_window,
-            )
-            size = base_size if in_window else min(size * 2, max(MAX_EMPTY_WINDOW, base_size))
-            lower = upper
-        self.window = None
+        page_size = self.page_size or 1
+        sizer = DensitySizer(
+            initial=datetime.timedelta(days=float(self.config.get("window_days", 7))),
+            target_calls=TARGET_PAGES_PER_WINDOW * page_size,
+        )
+        fetcher = OrderedFetcher(
+            plan_windows(start, end, sizer.next_size),
+            lambda window: self._fetch_window(window, sizer),
+            workers=int(self.config.get("max_concurrent_requests", 4)),
+            max_buffered=MAX_PAGES_AHEAD,
+        )
+        belongs = WindowMembership()
+        for item in fetcher:
+            if isinstance(item, Page):
+                lower_z, upper_z = isoformat_z(item.window.lower), isoformat_z(item.window.upper)
+                for call in item.records:
+                    if belongs(item.window, lower_z, upper_z, call):
+                        yield call
+            elif isinstance(item, WindowDone):
+                # Every call before the window's upper bound is written: checkpoint. The SDK
+                # has no public hook to emit a state mid-stream; this one is public by name.
+                self.finalize_state_progress_markers()
+                self.log(
+                    "calls: window [%s, %s) done: %d calls in %d pages",
+                    isoformat_z(item.window.lower),
+                    isoformat_z(item.window.upper),
+                    item.calls,
+                    item.pages,
+                )
+
+    def _fetch_window(self, window: Window, sizer: DensitySizer) -> Iterator[Page | WindowDone]:
+        """The pages of one window (run in a worker thread), then its WindowDone.
+
+        A window whose first page shows it far denser than planned is split instead, and
+        its parts fetched in turn: a checkpoint stays a few thousand calls away.
+        """
+        page_size = self.page_size or 1
+        records = iter(self.request_records(self.window_query(window)))
+        page = list(itertools.islice(records, page_size))
+        if len(page) == page_size >= SPLIT_MIN_SAMPLE and (
+            parts := self._split(window, page, sizer.target_calls)
+        ):
+            records.close()  # type: ignore[attr-defined]  # a generator
+            for part in parts:
+                yield from self._fetch_window(part, sizer)
+            return
+        calls, pages = len(page), 1
+        while page:
+            yield Page(window, page)
+            page = list(itertools.islice(records, page_size))
+            calls, pages = calls + len(page), pages + bool(page)
+        sizer.observe(window, calls)
+        yield WindowDone(window, calls, pages)
+
+    @staticmethod
+    def _split(window: Window, page: list[dict[str, t.Any]], target: int) -> list[Window]:
+        """`window` in parts of about `target` calls, if its first page (the newest calls)
+        shows it holds more than SPLIT_ABOVE_TARGET times that; else no parts."""
+        times = [when for call in page if (when := call_time(call.get("start_date")))]
+        oldest = min(times, default=window.lower)
+        covered = max((window.upper - oldest).total_seconds(), 1.0)
+        expected = len(page) * window.span.total_seconds() / covered
+        if expected <= SPLIT_ABOVE_TARGET * target:
+            return []
+        parts = split_window(window, datetime.timedelta(seconds=covered * target / len(page)))
+        return parts if len(parts) > 1 else []
 
 
 class DispositionsStream(AmplemarketStream):

@@ -44,6 +44,8 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
 #: Longest window_days / lookback_window_days accepted: ten years.
 MAX_DAYS = 3650
+#: More workers than this only wait for the rate limiter.
+MAX_CONCURRENT_REQUESTS = 16
 #: Shortest window_days accepted: one hour (windows shrink by themselves for dense data).
 MIN_WINDOW_DAYS = 1 / 24
 
@@ -98,8 +100,9 @@ class TapAmplemarket(Tap):
             default=7,
             title="Window days",
             description=(
-                "Calls are read in ascending date windows of this many days, with a state "
-                "checkpoint after each, so an interrupted sync resumes where it stopped."
+                "Size of the first date window of calls (later windows are sized from the "
+                "calls per day seen, aiming at 20 full pages each). A STATE checkpoint follows "
+                "every window, so an interrupted sync resumes where it stopped."
             ),
         ),
         th.Property(
@@ -120,6 +123,16 @@ class TapAmplemarket(Tap):
             description=(
                 f"Client-side request limit; the API allows {DOCUMENTED_RATE_LIMIT} per minute "
                 "per key."
+            ),
+        ),
+        th.Property(
+            "max_concurrent_requests",
+            th.IntegerType,
+            default=4,
+            title="Max concurrent requests",
+            description=(
+                "Date windows of calls fetched at once (each window's pages stay in order, "
+                "and records are written window after window). 1 fetches one page at a time."
             ),
         ),
         th.Property(
@@ -243,6 +256,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         "page_size",
         "window_days",
         "max_requests_per_minute",
+        "max_concurrent_requests",
         "request_timeout",
         "max_retries",  # attempts: 1 means no retry; 0 would mean no limit to backoff
     )
@@ -269,6 +283,11 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     for key in ("window_days", "lookback_window_days"):
         if numbers.get(key, 0) > MAX_DAYS:
             errors.append(f"{key} must be at most {MAX_DAYS} (got {numbers[key]!r})")
+    if numbers.get("max_concurrent_requests", 1) > MAX_CONCURRENT_REQUESTS:
+        errors.append(
+            f"max_concurrent_requests must be at most {MAX_CONCURRENT_REQUESTS} "
+            f"(got {config['max_concurrent_requests']!r}): the API's quota is per key"
+        )
     if 0 < numbers.get("window_days", 1) < MIN_WINDOW_DAYS:
         errors.append(
             f"window_days must be at least {MIN_WINDOW_DAYS:.4f} (one hour; got "

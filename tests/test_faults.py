@@ -20,7 +20,7 @@ EXPECTED_STATUS = {"503": 503, "reset": 0, "truncate": 200, "cut": 200}
 def test_transient_fault_mid_pagination_is_retried_without_loss(api, config, fast_retries, kind):
     api.fail_next(kind, times=3, path="/calls", after=2)  # the third page breaks 3 times
 
-    result = sync(config)
+    result = sync({**config, "max_concurrent_requests": 1})  # one page at a time, in order
 
     assert sorted(result.ids("calls")) == all_call_ids(api)
     calls_requests = api.requests_to("/calls")
@@ -28,6 +28,19 @@ def test_transient_fault_mid_pagination_is_retried_without_loss(api, config, fas
     assert [r.status for r in broken] == [EXPECTED_STATUS[kind]] * 3
     assert all(r.params == calls_requests[5].params for r in broken), "same page retried"
     assert "page[after]" in calls_requests[5].params, "the fault hit a page after the first"
+
+
+@pytest.mark.parametrize("kind", ["503", "reset", "truncate"])
+def test_transient_faults_across_concurrent_windows_lose_nothing(api, config, fast_retries, kind):
+    for after in (1, 4, 9):
+        api.fail_next(kind, times=2, path="/calls", after=after)
+
+    result = sync({**config, "page_size": 5, "max_concurrent_requests": 4})
+
+    ids = result.ids("calls")
+    assert sorted(ids) == all_call_ids(api)
+    assert len(ids) == len(set(ids))
+    assert sum(r.status == EXPECTED_STATUS[kind] for r in api.requests_to("/calls")) >= 6
 
 
 def test_truncated_body_is_invalid_json_that_is_retried(api, config, fast_retries):

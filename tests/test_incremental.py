@@ -29,8 +29,11 @@ def late_call(api: FakeAmplemarketAPI, start_date: str) -> dict:
     return call
 
 
-def test_windows_ascend_and_each_one_ends_in_a_resumable_checkpoint(api, config):
-    result = sync(config)
+def test_windows_ascend_and_each_one_ends_in_a_resumable_checkpoint(config):
+    # Windows aim at 20 pages of 20: 2,000 calls make several windows.
+    data = sample_dataset(2000, days=60)
+    with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
+        result = sync({**config, "api_url": api.url, "page_size": 20, "max_concurrent_requests": 1})
 
     calls_queries = [r.params for r in api.requests_to("/calls") if "page[after]" not in r.params]
     lowers = [q["start_date_from"] for q in calls_queries]
@@ -41,6 +44,25 @@ def test_windows_ascend_and_each_one_ends_in_a_resumable_checkpoint(api, config)
     assert bookmarks == sorted(bookmarks)
     assert all("progress_markers" not in s["bookmarks"]["calls"] for s in result.states[-1:])
     assert bookmark(result.last_state) == max(c["start_date"] for c in api.data.calls)
+
+
+def test_concurrent_windows_are_written_in_order_with_a_checkpoint_after_each(api, config):
+    result = sync({**config, "page_size": 2, "window_days": 7, "max_concurrent_requests": 4})
+
+    checkpoints, newest_written, newest_checkpoint = 0, "", ""
+    for message in result.messages:
+        if message["type"] == "RECORD" and message["stream"] == "calls":
+            start_date = message["record"]["start_date"]
+            assert start_date > newest_checkpoint, "written after a checkpoint that covered it"
+            newest_written = max(newest_written, start_date)
+        elif message["type"] == "STATE" and "replication_key_value" in str(message):
+            newest_checkpoint = bookmark(message["value"])
+            assert newest_checkpoint == newest_written, "the checkpoint covers what was written"
+            checkpoints += 1
+    assert checkpoints >= 4
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in api.data.calls)
+    starts = [r.params["start_date_from"] for r in api.requests_to("/calls")]
+    assert starts != sorted(starts), "windows were fetched concurrently, out of order"
 
 
 def test_incremental_rerun_fetches_only_new_calls_with_a_handful_of_requests(api, config):

@@ -1,0 +1,234 @@
+"""Date windows for /calls: how they are sized, and how several are fetched at once in order.
+
+- `plan_windows` is the pure part: contiguous whole-second windows covering [start, end).
+- `DensitySizer` sizes each next window from the calls per second seen so far, aiming at
+  `target_calls` per window (a handful of full pages, then a checkpoint).
+- `OrderedFetcher` runs up to N windows' page loops in threads and hands their output to
+  the caller strictly in window order, with a bounded number of pages buffered ahead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+import typing as t
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+ONE_SECOND = datetime.timedelta(seconds=1)
+
+
+class Window(t.NamedTuple):
+    """[lower, upper): calls whose start_date is at or after lower and before upper."""
+
+    lower: datetime.datetime
+    upper: datetime.datetime
+
+    @property
+    def span(self) -> datetime.timedelta:
+        return self.upper - self.lower
+
+
+def whole_seconds(value: datetime.timedelta) -> datetime.timedelta:
+    """`value` rounded down to whole seconds, and at least one second."""
+    return max(ONE_SECOND, datetime.timedelta(seconds=int(value.total_seconds())))
+
+
+def plan_windows(
+    start: datetime.datetime,
+    end: datetime.datetime,
+    next_size: Callable[[], datetime.timedelta],
+) -> Iterator[Window]:
+    """Contiguous windows covering [start, end) on whole seconds, each `next_size()` long
+    (the last one cut at `end`): no gap, no overlap, always moving forward."""
+    lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
+    while lower < end:
+        upper = min(lower + whole_seconds(next_size()), end)
+        yield Window(lower, upper)
+        lower = upper
+
+
+def split_window(window: Window, size: datetime.timedelta) -> list[Window]:
+    """`window` cut into contiguous windows of `size` (the last one shorter)."""
+    return list(plan_windows(window.lower, window.upper, lambda: size))
+
+
+@dataclasses.dataclass
+class DensitySizer:
+    """Sizes windows so that each holds about `target_calls` calls.
+
+    Before anything is seen, windows are `initial` long. After an empty window the next
+    is four times as long, so empty history costs few requests; otherwise it is
+    `target_calls` over the density of the latest window seen. Windows planned while
+    others are in flight use what has been seen so far, never a guess on a guess. Windows
+    that turn out denser than planned are split by the caller (see `CallsStream`), so a
+    size that is too large costs one request, not a checkpoint-less window of any size.
+    """
+
+    initial: datetime.timedelta
+    target_calls: int
+    _latest: tuple[Window, int] | None = None
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def observe(self, window: Window, calls: int) -> None:
+        """`calls` calls were found in `window` (thread-safe)."""
+        with self._lock:
+            if self._latest is None or window.upper >= self._latest[0].upper:
+                self._latest = (window, calls)
+
+    def next_size(self) -> datetime.timedelta:
+        with self._lock:
+            latest = self._latest
+        if latest is None:
+            return whole_seconds(self.initial)
+        window, calls = latest
+        if calls == 0:
+            return whole_seconds(window.span * 4)
+        return whole_seconds(window.span * (self.target_calls / calls))
+
+
+_END = object()
+#: How long closing the fetcher waits for workers still inside a request.
+JOIN_SECONDS = 5.0
+
+
+@dataclasses.dataclass
+class _Slot:
+    """One task and its output, handed over in the order it was produced."""
+
+    index: int
+    task: t.Any
+    items: list[t.Any] = dataclasses.field(default_factory=list)
+    finished: bool = False
+    error: BaseException | None = None
+
+
+class OrderedFetcher:
+    """Runs `produce(task)` for up to `workers` tasks at once; yields each task followed by
+    its items, task after task, in the order the tasks came.
+
+    - Tasks are drawn lazily from `tasks`, one at a time, so each can be planned from what
+      earlier ones found; the first task runs alone, to give the planning a first sight.
+    - At most `max_buffered` items wait ahead of the caller; only the task the caller is
+      reading may run past that bound, so memory stays flat and the head never starves.
+    - An error in a task is raised to the caller when it reaches that task (everything
+      before it is delivered first); no further task starts once one has failed.
+    - Closing the iterator (or an error in the caller) stops the workers and joins them.
+    """
+
+    def __init__(
+        self,
+        tasks: Iterable[t.Any],
+        produce: Callable[[t.Any], Iterable[t.Any]],
+        *,
+        workers: int,
+        max_buffered: int,
+    ) -> None:
+        self._tasks = iter(tasks)
+        self._produce = produce
+        self._workers = workers
+        self._max_buffered = max_buffered
+        self._cond = threading.Condition()
+        self._slots: dict[int, _Slot] = {}
+        self._planned = 0
+        self._head = 0
+        self._buffered = 0
+        self._no_more_tasks = False
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    def __iter__(self) -> Iterator[t.Any]:
+        try:
+            self._start_worker()
+            while True:
+                slot = self._slot_at_head()
+                if slot is None:
+                    return
+                yield slot.task
+                yield from self._drain(slot)
+                if slot.index == 0:  # the first task has been seen: the others may start
+                    for _ in range(self._workers - 1):
+                        self._start_worker()
+                with self._cond:
+                    del self._slots[slot.index]
+                    self._head += 1
+                    self._cond.notify_all()
+        finally:
+            self._stop()
+
+    # -- caller side ------------------------------------------------------------------------
+    def _slot_at_head(self) -> _Slot | None:
+        with self._cond:
+            while self._head not in self._slots:
+                if self._no_more_tasks and self._head >= self._planned:
+                    return None
+                self._cond.wait()
+            return self._slots[self._head]
+
+    def _drain(self, slot: _Slot) -> Iterator[t.Any]:
+        while True:
+            with self._cond:
+                while not slot.items and not slot.finished:
+                    self._cond.wait()
+                batch, slot.items = slot.items, []
+                self._buffered -= len(batch)
+                self._cond.notify_all()
+                done = slot.finished and not slot.items
+            yield from batch
+            if done:
+                if slot.error is not None:
+                    raise slot.error
+                return
+
+    def _stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(JOIN_SECONDS)  # daemon threads: one stuck in a request dies at exit
+
+    # -- worker side ------------------------------------------------------------------------
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name="calls-window", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _plan(self) -> _Slot | None:
+        """A slot for the next task, planned now and in order; None when none is left."""
+        with self._cond:
+            task = _END if self._stopping or self._no_more_tasks else next(self._tasks, _END)
+            if task is _END:
+                self._no_more_tasks = True
+                self._cond.notify_all()
+                return None
+            slot = _Slot(self._planned, task)
+            self._slots[slot.index] = slot
+            self._planned += 1
+            self._cond.notify_all()
+            return slot
+
+    def _work(self) -> None:
+        while (slot := self._plan()) is not None:
+            try:
+                for item in self._produce(slot.task):
+                    with self._cond:
+                        while (
+                            self._buffered >= self._max_buffered
+                            and slot.index != self._head
+                            and not self._stopping
+                        ):
+                            self._cond.wait()
+                        if self._stopping:
+                            return
+                        slot.items.append(item)
+                        self._buffered += 1
+                        self._cond.notify_all()
+            except BaseException as exc:  # handed to the caller, in order
+                with self._cond:
+                    slot.error = exc
+                    self._no_more_tasks = True
+            with self._cond:
+                slot.finished = True
+                self._cond.notify_all()

@@ -1,0 +1,224 @@
+"""Date windows on their own: planning, sizing, splitting, and the ordered concurrent fetcher."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import random
+import threading
+import time
+
+import pytest
+
+from tap_amplemarket.windows import (
+    DensitySizer,
+    OrderedFetcher,
+    Window,
+    plan_windows,
+    split_window,
+)
+
+UTC = datetime.timezone.utc
+START = datetime.datetime(2026, 1, 1, 10, 0, 0, 250_000, tzinfo=UTC)
+
+
+def assert_tiles(windows: list[Window], start: datetime.datetime, end: datetime.datetime) -> None:
+    """Contiguous, ascending, whole seconds, covering [start, end) floored to seconds."""
+    assert windows[0].lower == start.replace(microsecond=0)
+    assert windows[-1].upper == end.replace(microsecond=0)
+    for window in windows:
+        assert window.lower < window.upper
+        assert window.lower.microsecond == window.upper.microsecond == 0
+    for before, after in itertools.pairwise(windows):
+        assert before.upper == after.lower, "no gap, no overlap"
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_planned_windows_tile_the_range_whatever_the_sizes(seed):
+    rng = random.Random(seed)
+    end = START + datetime.timedelta(days=rng.uniform(0.001, 4000))
+    sizes = [0.0, 1e-6, 0.4, 1.0, 59.9, 3600.5, 86400 * 400.0]
+
+    windows = list(plan_windows(START, end, lambda: datetime.timedelta(seconds=rng.choice(sizes))))
+
+    assert_tiles(windows, START, end)
+
+
+def test_an_empty_range_has_no_window():
+    assert list(plan_windows(START, START, lambda: datetime.timedelta(days=1))) == []
+
+
+def test_split_parts_tile_the_window():
+    window = Window(
+        START.replace(microsecond=0), START.replace(microsecond=0) + datetime.timedelta(days=10)
+    )
+
+    parts = split_window(window, datetime.timedelta(days=3))
+
+    assert [p.span.days for p in parts] == [3, 3, 3, 1]
+    assert_tiles(parts, window.lower, window.upper)
+
+
+def test_sizer_starts_at_the_initial_size_then_follows_density():
+    sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=2000)
+    day = datetime.timedelta(days=1)
+    first = Window(START, START + 7 * day)
+
+    assert sizer.next_size() == 7 * day
+    sizer.observe(first, 0)
+    assert sizer.next_size() == 28 * day, "an empty window: four times longer"
+    sizer.observe(Window(first.upper, first.upper + 28 * day), 280)  # 10 calls a day
+    assert sizer.next_size() == 200 * day, "2,000 calls at 10 a day"
+
+
+def test_sizer_uses_the_latest_window_seen_whatever_order_results_arrive_in():
+    sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=100)
+    day = datetime.timedelta(days=1)
+
+    sizer.observe(Window(START + 10 * day, START + 20 * day), 1000)  # 100 a day
+    sizer.observe(Window(START, START + 10 * day), 10)  # older, arrives later
+
+    assert sizer.next_size() == day
+
+
+def test_sizer_never_plans_less_than_a_second():
+    sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=1)
+    sizer.observe(Window(START, START + datetime.timedelta(seconds=1)), 1_000_000)
+
+    assert sizer.next_size() == datetime.timedelta(seconds=1)
+
+
+# -- the ordered fetcher ------------------------------------------------------------------
+
+
+class Recorder:
+    """A produce() whose tasks take random time, recording how many run at once."""
+
+    def __init__(self, items_per_task: int = 5, seed: int = 1) -> None:
+        self.items_per_task = items_per_task
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
+        self.started: list[int] = []
+
+    def __call__(self, task: int):
+        with self.lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            self.started.append(task)
+            delays = [self.rng.uniform(0, 0.004) for _ in range(self.items_per_task)]
+        try:
+            for index, delay in enumerate(delays):
+                time.sleep(delay)
+                yield (task, index)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_items_come_out_in_task_order_whatever_finishes_first(workers):
+    produce = Recorder()
+
+    out = list(OrderedFetcher(range(20), produce, workers=workers, max_buffered=8))
+
+    expected = []
+    for task in range(20):
+        expected += [task, *[(task, i) for i in range(5)]]
+    assert out == expected
+    assert produce.most_running == workers
+
+
+def test_the_first_task_runs_alone_so_planning_sees_a_result():
+    produce = Recorder()
+    seen_before_second_task: list[int] = []
+
+    def tasks():
+        yield 0
+        seen_before_second_task.append(len(produce.started))
+        yield from range(1, 6)
+
+    list(OrderedFetcher(tasks(), produce, workers=4, max_buffered=8))
+
+    assert produce.started[0] == 0
+    assert seen_before_second_task == [1]
+
+
+def test_items_buffered_ahead_of_the_reader_stay_bounded():
+    buffered_ahead = []
+    produced = {"n": 0}
+    lock = threading.Lock()
+
+    def produce(task):
+        for index in range(50):
+            with lock:
+                produced["n"] += 1
+            yield (task, index)
+
+    consumed = 0
+    for item in OrderedFetcher(range(8), produce, workers=4, max_buffered=10):
+        if isinstance(item, tuple):
+            consumed += 1
+            time.sleep(0.0005)  # a slow writer
+            with lock:
+                buffered_ahead.append(produced["n"] - consumed)
+    # The head task may run ahead by its own items; the others by max_buffered in all.
+    assert max(buffered_ahead) <= 50 + 10 + 4
+
+
+def test_an_error_surfaces_once_after_everything_before_it():
+    def produce(task):
+        yield (task, "first")
+        if task == 3:
+            raise RuntimeError("task 3 failed")
+        yield (task, "second")
+
+    out: list = []
+    with pytest.raises(RuntimeError, match="task 3 failed"):
+        out.extend(OrderedFetcher(range(100), produce, workers=4, max_buffered=8))
+
+    assert out[:9] == [
+        0,
+        (0, "first"),
+        (0, "second"),
+        1,
+        (1, "first"),
+        (1, "second"),
+        2,
+        (2, "first"),
+        (2, "second"),
+    ]
+    assert out[9:] == [3, (3, "first")], "nothing of task 3's after its error, nothing later"
+
+
+def test_no_task_starts_once_one_has_failed():
+    started = []
+
+    def produce(task):
+        started.append(task)
+        if task == 2:
+            raise ValueError("boom")
+        time.sleep(0.01)
+        yield task
+
+    with pytest.raises(ValueError, match="boom"):
+        list(OrderedFetcher(range(1000), produce, workers=4, max_buffered=4))
+
+    assert max(started) < 2 + 4 + 1, "at most the tasks already in flight"
+
+
+def test_leaving_early_stops_and_joins_every_worker():
+    before = threading.active_count()
+
+    def produce(task):
+        for index in range(1000):
+            time.sleep(0.0005)
+            yield (task, index)
+
+    fetcher = iter(OrderedFetcher(range(100), produce, workers=4, max_buffered=8))
+    for _ in range(30):
+        next(fetcher)
+    fetcher.close()  # type: ignore[attr-defined]
+
+    assert threading.active_count() == before
