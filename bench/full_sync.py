@@ -11,25 +11,14 @@ Usage: python bench/full_sync.py [--sizes 10000 50000 200000] [--repeat 3]
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import math
-import os
 import pathlib
-import subprocess
 import sys
 import tempfile
-import time
-import typing as t
 
-import requests
+from _common import KEY, TAP, calls_only_catalog, fake_api, request_stats, run_measured
 
-from tap_amplemarket.fake_api.server import STATS_PATH
-
-KEY = "bench-key"
 START, END = "2026-03-01T00:00:00Z", "2026-05-01T00:00:00Z"
-TAP = str(pathlib.Path(sys.executable).with_name("tap-amplemarket"))
-FAKE_API = str(pathlib.Path(sys.executable).with_name("tap-amplemarket-fake-api"))
 PAGE_SIZE = 100
 BARE_LOOP = """
 import json, sys, requests
@@ -47,78 +36,8 @@ print(records)
 """
 
 
-def run_measured(command: list[str]) -> tuple[float, float, bytes, int]:
-    """Wall seconds, peak RSS (MiB), first stdout line and stdout line count of a child.
-
-    Stdout is drained as a target would drain a tap: through a pipe, in large reads.
-    """
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert process.stdout is not None
-    first_line = process.stdout.readline()
-    lines = 1 if first_line else 0
-    while chunk := process.stdout.read1(1 << 16):
-        lines += chunk.count(b"\n")
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{command[:3]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024, first_line, lines
-
-
-def calls_only_catalog(config_path: pathlib.Path, workdir: pathlib.Path) -> pathlib.Path:
-    catalog = json.loads(
-        subprocess.run(
-            [TAP, "--config", str(config_path), "--discover"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    for stream in catalog["streams"]:
-        selected = stream["tap_stream_id"] == "calls"
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = selected
-    path = workdir / "catalog.json"
-    path.write_text(json.dumps(catalog))
-    return path
-
-
-@contextlib.contextmanager
-def fake_api(calls: int) -> t.Iterator[str]:
-    """The fake API in its own process, so its dataset does not inflate the RSS we measure."""
-    server = subprocess.Popen(
-        [
-            FAKE_API,
-            "--port",
-            "0",
-            "--calls",
-            str(calls),
-            "--days",
-            "60",
-            "--end",
-            END,
-            "--api-key",
-            KEY,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        banner = server.stdout.readline() if server.stdout else ""
-        yield banner.split(" on ")[1].split()[0]
-    finally:
-        server.terminate()
-        server.wait()
-
-
-def requests_by_path(base_url: str) -> dict[str, int]:
-    return requests.get(base_url + STATS_PATH, timeout=10).json()["requests_by_path"]
-
-
 def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, float]:
-    with fake_api(calls) as url:
+    with fake_api("--calls", str(calls), "--days", "60", "--end", END) as url:
         config = {
             "api_key": KEY,
             "api_url": url,
@@ -128,9 +47,8 @@ def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, floa
             "window_days": 7,
             "max_requests_per_minute": 10_000_000,
         }
+        catalog = calls_only_catalog(config, workdir)
         config_path = workdir / "config.json"
-        config_path.write_text(json.dumps(config))
-        catalog = calls_only_catalog(config_path, workdir)
 
         bare_s = tap_s = math.inf
         bare_rss = tap_rss = 0.0
@@ -141,13 +59,13 @@ def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, floa
             )
             assert int(output) == calls, (output, calls)
             bare_s, bare_rss = min(bare_s, seconds), max(bare_rss, rss)
-            before = requests_by_path(url).get("/calls", 0)
+            before = request_stats(url)["requests_by_path"].get("/calls", 0)
             seconds, rss, _, lines = run_measured(
                 [TAP, "--config", str(config_path), "--catalog", str(catalog)]
             )
             assert lines > calls, "every call came out as a RECORD line"
             tap_s, tap_rss = min(tap_s, seconds), max(tap_rss, rss)
-            requests_made = requests_by_path(url)["/calls"] - before
+            requests_made = request_stats(url)["requests_by_path"]["/calls"] - before
     return {
         "calls": calls,
         "tap_rps": calls / tap_s,

@@ -97,6 +97,15 @@ class WindowMembership:
         return True
 
 
+class _StateHelperWarnings(logging.Filter):
+    """Drops the SDK state helper's warnings, which no hook can turn off: that an unsorted
+    stream cannot resume (windows make calls resumable) and that a call without a
+    start_date moves no bookmark (delivered on purpose, warned about once when conformed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.funcName == "increment_state" and record.levelno == logging.WARNING)
+
+
 class CallsStream(AmplemarketStream):
     """Calls, synced in ascending date windows with a checkpoint after each.
 
@@ -114,10 +123,9 @@ class CallsStream(AmplemarketStream):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        # The SDK's state helper warns that unsorted streams cannot resume and that a call
-        # without a start_date moves no bookmark: windows make calls resumable, and such a
-        # call is delivered on purpose (and warned about once, by the conformer).
-        logging.getLogger("singer_sdk.helpers._state").setLevel(logging.ERROR)
+        sdk_logger = logging.getLogger("singer_sdk")
+        if not any(isinstance(f, _StateHelperWarnings) for f in sdk_logger.filters):
+            sdk_logger.addFilter(_StateHelperWarnings())
 
     def sync_range(self, context: Context | None) -> tuple[datetime.datetime, datetime.datetime]:
         """[start, end) of this run: bookmark minus lookback (or start_date) up to end_date/now."""
@@ -150,14 +158,16 @@ class CallsStream(AmplemarketStream):
         start, end = self.sync_range(context)
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
         page_size = self.page_size or 1
+        workers = int(self.config.get("max_concurrent_requests", 4))
         sizer = DensitySizer(
             initial=datetime.timedelta(days=float(self.config.get("window_days", 7))),
             target_calls=TARGET_PAGES_PER_WINDOW * page_size,
+            workers=workers,
         )
         fetcher = OrderedFetcher(
             plan_windows(start, end, sizer.next_size),
             lambda window: self._fetch_window(window, sizer),
-            workers=int(self.config.get("max_concurrent_requests", 4)),
+            workers=workers,
             max_buffered=MAX_PAGES_AHEAD,
         )
         belongs = WindowMembership()
@@ -188,13 +198,16 @@ class CallsStream(AmplemarketStream):
         page_size = self.page_size or 1
         records = iter(self.request_records(self.window_query(window)))
         page = list(itertools.islice(records, page_size))
-        if len(page) == page_size >= SPLIT_MIN_SAMPLE and (
-            parts := self._split(window, page, sizer.target_calls)
-        ):
-            records.close()  # type: ignore[attr-defined]  # a generator
-            for part in parts:
-                yield from self._fetch_window(part, sizer)
-            return
+        if len(page) == page_size and (covered := self._covered_by(window, page)):
+            # A full first page: a first sight of the density, for windows planned now.
+            if len(page) >= SPLIT_MIN_SAMPLE and (
+                parts := self._split(window, covered, len(page), sizer.target_calls)
+            ):
+                records.close()  # type: ignore[attr-defined]  # a generator
+                for part in parts:
+                    yield from self._fetch_window(part, sizer)
+                return
+            sizer.observe(covered, len(page))
         calls, pages = len(page), 1
         while page:
             yield Page(window, page)
@@ -204,16 +217,21 @@ class CallsStream(AmplemarketStream):
         yield WindowDone(window, calls, pages)
 
     @staticmethod
-    def _split(window: Window, page: list[dict[str, t.Any]], target: int) -> list[Window]:
-        """`window` in parts of about `target` calls, if its first page (the newest calls)
-        shows it holds more than SPLIT_ABOVE_TARGET times that; else no parts."""
-        times = [when for call in page if (when := call_time(call.get("start_date")))]
-        oldest = min(times, default=window.lower)
-        covered = max((window.upper - oldest).total_seconds(), 1.0)
-        expected = len(page) * window.span.total_seconds() / covered
-        if expected <= SPLIT_ABOVE_TARGET * target:
+    def _covered_by(window: Window, page: list[dict[str, t.Any]]) -> Window | None:
+        """The part of `window` a first page of its newest calls spans, if any."""
+        oldest = min(filter(None, (call_time(c.get("start_date")) for c in page)), default=None)
+        if oldest is None or not window.lower <= oldest < window.upper:
+            return None
+        return Window(oldest, window.upper)
+
+    @staticmethod
+    def _split(window: Window, covered: Window, calls: int, target: int) -> list[Window]:
+        """`window` in parts of about `target` calls, if the `calls` seen in its `covered`
+        part say it holds more than SPLIT_ABOVE_TARGET times that; else no parts."""
+        seconds_per_call = max(covered.span.total_seconds(), 1.0) / calls
+        if window.span.total_seconds() / seconds_per_call <= SPLIT_ABOVE_TARGET * target:
             return []
-        parts = split_window(window, datetime.timedelta(seconds=covered * target / len(page)))
+        parts = split_window(window, datetime.timedelta(seconds=seconds_per_call * target))
         return parts if len(parts) > 1 else []
 
 

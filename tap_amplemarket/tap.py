@@ -118,7 +118,7 @@ class TapAmplemarket(Tap):
         th.Property(
             "max_requests_per_minute",
             th.IntegerType,
-            default=400,
+            default=490,
             title="Max requests per minute",
             description=(
                 f"Client-side request limit; the API allows {DOCUMENTED_RATE_LIMIT} per minute "
@@ -175,7 +175,7 @@ class TapAmplemarket(Tap):
 
     @cached_property
     def rate_limiter(self) -> PacedLimiter:
-        return PacedLimiter(int(self.config.get("max_requests_per_minute", 400)))
+        return PacedLimiter(int(self.config["max_requests_per_minute"]))
 
     def load_state(self, state: dict[str, t.Any]) -> None:
         super().load_state(checked_state(state))

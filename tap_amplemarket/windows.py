@@ -39,46 +39,53 @@ def whole_seconds(value: datetime.timedelta) -> datetime.timedelta:
 def plan_windows(
     start: datetime.datetime,
     end: datetime.datetime,
-    next_size: Callable[[], datetime.timedelta],
+    next_size: Callable[[datetime.timedelta], datetime.timedelta],
 ) -> Iterator[Window]:
-    """Contiguous windows covering [start, end) on whole seconds, each `next_size()` long
-    (the last one cut at `end`): no gap, no overlap, always moving forward."""
+    """Contiguous windows covering [start, end) on whole seconds, each `next_size(what is
+    left)` long (the last one cut at `end`): no gap, no overlap, always moving forward."""
     lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
     while lower < end:
-        upper = min(lower + whole_seconds(next_size()), end)
+        upper = min(lower + whole_seconds(next_size(end - lower)), end)
         yield Window(lower, upper)
         lower = upper
 
 
 def split_window(window: Window, size: datetime.timedelta) -> list[Window]:
     """`window` cut into contiguous windows of `size` (the last one shorter)."""
-    return list(plan_windows(window.lower, window.upper, lambda: size))
+    return list(plan_windows(window.lower, window.upper, lambda _left: size))
 
 
 @dataclasses.dataclass
 class DensitySizer:
     """Sizes windows so that each holds about `target_calls` calls.
 
-    Before anything is seen, windows are `initial` long. After an empty window the next
-    is four times as long, so empty history costs few requests; otherwise it is
-    `target_calls` over the density of the latest window seen. Windows planned while
-    others are in flight use what has been seen so far, never a guess on a guess. Windows
-    that turn out denser than planned are split by the caller (see `CallsStream`), so a
-    size that is too large costs one request, not a checkpoint-less window of any size.
+    - Before anything is seen, windows are `initial` long.
+    - After an empty window the next is four times as long: empty history costs few
+      requests.
+    - Otherwise it holds `target_calls` at the density of the latest window seen (in time).
+      Windows planned while others are in flight use what has been seen so far, never a
+      guess on a guess.
+    - Near the end, windows shrink (to a quarter of the target at least) so that the last
+      calls are still fetched by `workers` windows at once.
+
+    Windows that turn out denser than planned are split by the caller (see `CallsStream`):
+    a size that is too large costs one request, not a checkpoint-less window of any size.
     """
 
     initial: datetime.timedelta
     target_calls: int
+    workers: int = 1
     _latest: tuple[Window, int] | None = None
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def observe(self, window: Window, calls: int) -> None:
-        """`calls` calls were found in `window` (thread-safe)."""
+        """`calls` calls were found in `window` (thread-safe). A later observation of a
+        window ending at the same time (the whole window after its first page) wins."""
         with self._lock:
             if self._latest is None or window.upper >= self._latest[0].upper:
                 self._latest = (window, calls)
 
-    def next_size(self) -> datetime.timedelta:
+    def next_size(self, left: datetime.timedelta) -> datetime.timedelta:
         with self._lock:
             latest = self._latest
         if latest is None:
@@ -86,7 +93,10 @@ class DensitySizer:
         window, calls = latest
         if calls == 0:
             return whole_seconds(window.span * 4)
-        return whole_seconds(window.span * (self.target_calls / calls))
+        per_call = window.span / calls
+        target = per_call * self.target_calls
+        share = max(left / (2 * self.workers), target / 4)  # every worker busy to the end
+        return whole_seconds(min(target, share))
 
 
 _END = object()
@@ -110,7 +120,8 @@ class OrderedFetcher:
     its items, task after task, in the order the tasks came.
 
     - Tasks are drawn lazily from `tasks`, one at a time, so each can be planned from what
-      earlier ones found; the first task runs alone, to give the planning a first sight.
+      earlier ones found; the first task runs alone until its first item, to give the
+      planning a first sight.
     - At most `max_buffered` items wait ahead of the caller; only the task the caller is
       reading may run past that bound, so memory stays flat and the head never starves.
     - An error in a task is raised to the caller when it reaches that task (everything
@@ -147,10 +158,11 @@ class OrderedFetcher:
                 if slot is None:
                     return
                 yield slot.task
-                yield from self._drain(slot)
-                if slot.index == 0:  # the first task has been seen: the others may start
-                    for _ in range(self._workers - 1):
-                        self._start_worker()
+                for item in self._drain(slot):
+                    yield item
+                    if len(self._threads) < self._workers:  # planning has a first sight
+                        self._start_others()
+                self._start_others()
                 with self._cond:
                     del self._slots[slot.index]
                     self._head += 1
@@ -181,6 +193,10 @@ class OrderedFetcher:
                 if slot.error is not None:
                     raise slot.error
                 return
+
+    def _start_others(self) -> None:
+        while len(self._threads) < self._workers:
+            self._start_worker()
 
     def _stop(self) -> None:
         with self._cond:

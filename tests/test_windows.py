@@ -39,13 +39,15 @@ def test_planned_windows_tile_the_range_whatever_the_sizes(seed):
     end = START + datetime.timedelta(days=rng.uniform(0.001, 4000))
     sizes = [0.0, 1e-6, 0.4, 1.0, 59.9, 3600.5, 86400 * 400.0]
 
-    windows = list(plan_windows(START, end, lambda: datetime.timedelta(seconds=rng.choice(sizes))))
+    windows = list(
+        plan_windows(START, end, lambda _left: datetime.timedelta(seconds=rng.choice(sizes)))
+    )
 
     assert_tiles(windows, START, end)
 
 
 def test_an_empty_range_has_no_window():
-    assert list(plan_windows(START, START, lambda: datetime.timedelta(days=1))) == []
+    assert list(plan_windows(START, START, lambda _left: datetime.timedelta(days=1))) == []
 
 
 def test_split_parts_tile_the_window():
@@ -59,16 +61,29 @@ def test_split_parts_tile_the_window():
     assert_tiles(parts, window.lower, window.upper)
 
 
+YEARS = datetime.timedelta(days=3650)  # what is left of the range: plenty
+
+
 def test_sizer_starts_at_the_initial_size_then_follows_density():
     sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=2000)
     day = datetime.timedelta(days=1)
     first = Window(START, START + 7 * day)
 
-    assert sizer.next_size() == 7 * day
+    assert sizer.next_size(YEARS) == 7 * day
     sizer.observe(first, 0)
-    assert sizer.next_size() == 28 * day, "an empty window: four times longer"
+    assert sizer.next_size(YEARS) == 28 * day, "an empty window: four times longer"
     sizer.observe(Window(first.upper, first.upper + 28 * day), 280)  # 10 calls a day
-    assert sizer.next_size() == 200 * day, "2,000 calls at 10 a day"
+    assert sizer.next_size(YEARS) == 200 * day, "2,000 calls at 10 a day"
+
+
+def test_near_the_end_windows_shrink_to_keep_every_worker_busy():
+    day = datetime.timedelta(days=1)
+    sizer = DensitySizer(initial=7 * day, target_calls=2000, workers=4)
+    sizer.observe(Window(START, START + 10 * day), 100)  # 10 a day: the target is 200 days
+
+    assert sizer.next_size(YEARS) == 200 * day
+    assert sizer.next_size(800 * day) == 100 * day, "an eighth of what is left"
+    assert sizer.next_size(80 * day) == 50 * day, "never below a quarter of the target"
 
 
 def test_sizer_uses_the_latest_window_seen_whatever_order_results_arrive_in():
@@ -78,14 +93,14 @@ def test_sizer_uses_the_latest_window_seen_whatever_order_results_arrive_in():
     sizer.observe(Window(START + 10 * day, START + 20 * day), 1000)  # 100 a day
     sizer.observe(Window(START, START + 10 * day), 10)  # older, arrives later
 
-    assert sizer.next_size() == day
+    assert sizer.next_size(YEARS) == day
 
 
 def test_sizer_never_plans_less_than_a_second():
     sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=1)
     sizer.observe(Window(START, START + datetime.timedelta(seconds=1)), 1_000_000)
 
-    assert sizer.next_size() == datetime.timedelta(seconds=1)
+    assert sizer.next_size(YEARS) == datetime.timedelta(seconds=1)
 
 
 # -- the ordered fetcher ------------------------------------------------------------------

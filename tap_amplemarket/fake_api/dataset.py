@@ -94,8 +94,10 @@ def sample_dataset(
     days: float = 60,
     end: datetime.datetime | None = None,
     seed: int = 7,
+    workdays: bool = False,
 ) -> Dataset:
-    """A dataset with `calls` calls spread evenly over the `days` before `end`."""
+    """A dataset with `calls` calls over the `days` before `end`: evenly spread, or at random
+    times of working hours (Monday to Friday, 09:00-18:00 UTC) if `workdays`."""
     factory = SampleFactory(seed)
     end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
     data = Dataset()
@@ -149,11 +151,21 @@ def sample_dataset(
                     },
                 }
             )
-    step = datetime.timedelta(days=days) / max(calls, 1)
     first = end - datetime.timedelta(days=days)
-    data.calls = [
-        factory.call(first + step * index, data.users, data.dispositions) for index in range(calls)
-    ]
+    if workdays:
+        hours = [
+            first.replace(minute=0, second=0, microsecond=0) + datetime.timedelta(hours=h)
+            for h in range(int(days * 24))
+        ]
+        hours = [h for h in hours if h.weekday() < 5 and 9 <= h.hour < 18] or [first]
+        times = sorted(
+            factory.rng.choice(hours) + datetime.timedelta(seconds=factory.rng.randrange(3600))
+            for _ in range(calls)
+        )
+    else:
+        step = datetime.timedelta(days=days) / max(calls, 1)
+        times = [first + step * index for index in range(calls)]
+    data.calls = [factory.call(when, data.users, data.dispositions) for when in times]
     data.sequences = [
         {
             "id": factory.hex40(),

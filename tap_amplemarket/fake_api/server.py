@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import socket
 import threading
 import time
@@ -105,6 +106,31 @@ class Fault:
     href: str = ""
 
 
+#: Requests a client may send at once above the quota's steady rate.
+QUOTA_BURST = 5
+
+
+class TokenBucket:
+    """`rate` requests a second on average, at most QUOTA_BURST at once."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = float(QUOTA_BURST)
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if a request may go now, else the seconds until it may (for Retry-After)."""
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(QUOTA_BURST, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
+
+
 def parse_date_param(name: str, value: str) -> str:
     try:
         parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -125,8 +151,14 @@ class FakeAmplemarketAPI:
         api_key: str = "test-api-key",
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
+        requests_per_minute: float | None = None,
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
+        #: Seconds added to every answer, as a real API across the internet would.
+        self.latency = latency
+        #: A quota enforced like a token bucket with a burst of QUOTA_BURST: 429 beyond it.
+        self.quota = TokenBucket(requests_per_minute / 60) if requests_per_minute else None
         self.api_key = api_key
         self.requests: list[LoggedRequest] = []
         self.faults: collections.deque[Fault] = collections.deque()
@@ -334,8 +366,14 @@ class FakeAmplemarketAPI:
             def do_GET(self) -> None:
                 split = urlsplit(self.path)
                 if split.path == STATS_PATH:  # for benchmarks that run the server elsewhere
-                    counts = collections.Counter(r.path for r in api.requests)
-                    return self._send(200, {"requests_by_path": dict(counts)})
+                    by_path = collections.Counter(r.path for r in api.requests)
+                    by_status = collections.Counter(str(r.status) for r in api.requests)
+                    return self._send(
+                        200,
+                        {"requests_by_path": dict(by_path), "requests_by_status": dict(by_status)},
+                    )
+                if api.latency:
+                    time.sleep(api.latency)
                 params = dict(parse_qsl(split.query, keep_blank_values=True))
                 logged = LoggedRequest(
                     "GET",
@@ -355,7 +393,12 @@ class FakeAmplemarketAPI:
                     error = APIError(400, "budget_exceeded", "Fake API request budget exceeded")
                     logged.status = 400
                     return self._send(400, error.body())
-                fault = api._take_fault(split.path, self.path)
+                wait = api.quota.take() if api.quota else 0.0
+                fault = (
+                    Fault("429", split.path, str(math.ceil(wait)))
+                    if wait
+                    else api._take_fault(split.path, self.path)
+                )
                 if fault is not None:
                     logged.status = self._send_fault(fault)
                     return None
@@ -450,6 +493,9 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=90)
     parser.add_argument("--api-key", default="demo-api-key")
     parser.add_argument("--end", help="ISO 8601 time of the newest call (default: now)")
+    parser.add_argument("--workdays", action="store_true", help="calls in working hours only")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
+    parser.add_argument("--quota", type=float, help="requests per minute (429 beyond)")
     args = parser.parse_args()
     end = (
         datetime.datetime.fromisoformat(args.end.replace("Z", "+00:00"))
@@ -457,7 +503,11 @@ def main() -> None:
         else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     )
     api = FakeAmplemarketAPI(
-        sample_dataset(args.calls, days=args.days, end=end), api_key=args.api_key, port=args.port
+        sample_dataset(args.calls, days=args.days, end=end, workdays=args.workdays),
+        api_key=args.api_key,
+        port=args.port,
+        latency=args.latency,
+        requests_per_minute=args.quota,
     )
     print(f"Fake Amplemarket API on {api.url} (api_key={args.api_key!r})", flush=True)
     api.serve_forever()

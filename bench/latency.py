@@ -1,0 +1,91 @@
+"""Benchmark: a first sync of calls against a distant, rate-limited API, at the quota's floor?
+
+The fake API runs in its own process, adds --latency seconds to every answer and enforces
+--quota requests per minute itself (a token bucket: 429 + Retry-After beyond it). For each
+history (dense working-hours calls, and a sparse history of several years) it prints, side
+by side in one run:
+  - the tap's wall time with max_concurrent_requests 1 and with the default;
+  - the rate-limit floor: requests made / quota (the least time those requests can take);
+  - the ratio of wall time to floor, the requests made against ceil(N / page size), the
+    429s the tap drew, and peak RSS.
+Usage: python bench/latency.py [--latency 0.25] [--quota 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import pathlib
+import tempfile
+
+from _common import KEY, TAP, calls_only_catalog, fake_api, request_stats, run_measured
+
+from tap_amplemarket.tap import TapAmplemarket
+
+PAGE_SIZE = 100
+END = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
+HISTORIES = {  # name: (calls, days, working hours only)
+    "dense, 60 days of workdays": (6_000, 60, True),
+    "sparse, 5 years": (5_000, 5 * 365, False),
+}
+DEFAULT_CONCURRENCY = TapAmplemarket.config_jsonschema["properties"]["max_concurrent_requests"][
+    "default"
+]
+
+
+def run(url: str, days: int, concurrency: int, workdir: pathlib.Path) -> dict[str, float]:
+    config = {
+        "api_key": KEY,
+        "api_url": url,
+        "start_date": (END - datetime.timedelta(days=days)).isoformat(),
+        "end_date": END.isoformat(),
+        "page_size": PAGE_SIZE,
+        "max_concurrent_requests": concurrency,
+    }
+    catalog = calls_only_catalog(config, workdir)
+    before = request_stats(url)
+    seconds, rss, _, _ = run_measured(
+        [TAP, "--config", str(workdir / "config.json"), "--catalog", str(catalog)]
+    )
+    after = request_stats(url)
+    calls_requests = after["requests_by_path"]["/calls"] - before["requests_by_path"].get(
+        "/calls", 0
+    )
+    rejected = after["requests_by_status"].get("429", 0) - before["requests_by_status"].get(
+        "429", 0
+    )
+    return {"seconds": seconds, "requests": calls_requests, "429s": rejected, "rss": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.25)
+    parser.add_argument("--quota", type=float, default=500, help="requests per minute")
+    args = parser.parse_args()
+    print(
+        f"latency {args.latency:g} s per request, quota {args.quota:g} requests/min, "
+        f"page size {PAGE_SIZE}, default max_concurrent_requests {DEFAULT_CONCURRENCY}"
+    )
+    print(
+        f"{'history':<28} {'calls':>6} {'conc.':>5} {'wall s':>7} {'floor s':>8} "
+        f"{'wall/floor':>10} {'requests':>9} {'ceil(N/ps)':>10} {'429s':>5} {'RSS MiB':>8}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (calls, days, workdays) in HISTORIES.items():
+            fake_args = ["--calls", str(calls), "--days", str(days), "--end", END.isoformat()]
+            fake_args += ["--latency", str(args.latency), "--quota", str(args.quota)]
+            with fake_api(*fake_args, *(["--workdays"] if workdays else [])) as url:
+                for concurrency in (1, DEFAULT_CONCURRENCY):
+                    row = run(url, days, concurrency, pathlib.Path(tmp))
+                    floor = row["requests"] / (args.quota / 60)
+                    print(
+                        f"{name:<28} {calls:>6} {concurrency:>5} {row['seconds']:>7.1f} "
+                        f"{floor:>8.1f} {row['seconds'] / floor:>10.2f} {row['requests']:>9} "
+                        f"{math.ceil(calls / PAGE_SIZE):>10} {row['429s']:>5} {row['rss']:>8.1f}",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
