@@ -15,6 +15,7 @@ import typing as t
 
 import pytest
 
+from scripts.process_group import run_in_group
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
 from tests.conftest import COLLECTIONS
@@ -142,14 +143,13 @@ def meltano_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def meltano(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
+    result = run_in_group(
         [MELTANO, *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         timeout=600,
-        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -250,16 +250,11 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
 
 
 def duckdb_query(database: pathlib.Path, sql: str) -> list[list[str]]:
-    """Rows of a query, run by the DuckDB the loader itself installed."""
+    """Rows of a query, run by the DuckDB the loader itself installed (as `make query` does)."""
     target_python = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
-    script = (
-        "import duckdb, sys\n"
-        "db = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "for row in db.sql(sys.argv[2]).fetchall():\n"
-        "    print('|'.join(map(str, row)))"
-    )
+    script = ROOT / "scripts/duckdb_query.py"
     out = subprocess.run(
-        [str(target_python), "-c", script, str(database), sql],
+        [str(target_python), str(script), str(database), sql, "--plain"],
         check=True,
         capture_output=True,
         text=True,
