@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo query test lint bench clean
+.PHONY: demo query test metadata lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_amplemarket
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README tables, docs/streams.md
+	$(BIN)/python scripts/sync_plugin_metadata.py
 
 bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see README)
 	$(BIN)/python bench/full_sync.py

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
+import logging
 import sys
 import typing as t
 from functools import cached_property
@@ -10,7 +13,13 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.exceptions import (
+    AbortedSyncFailedException,
+    AbortedSyncPausedException,
+    ConfigValidationError,
+    MaxRecordsLimitException,
+    RetriableAPIError,
+)
 
 from tap_amplemarket import streams
 from tap_amplemarket.errors import AmplemarketError
@@ -141,19 +150,60 @@ class TapAmplemarket(Tap):
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
             # JSON Schema messages quote the offending value: never let that be the key.
-            secret = getattr(self, "_config", {}).get("api_key")
-            raise ConfigValidationError(
-                str(exc), errors=[redact(error, secret) for error in exc.errors], schema=exc.schema
-            ) from None
+            config = getattr(self, "_config", {})
+            errors = [redact(error, config.get("api_key")) for error in exc.errors]
+            errors += unknown_settings(config, self.setting_names())  # e.g. api_kye for api_key
+            raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
+        for warning in unknown_settings(self.config, self.setting_names()):
+            self.logger.warning("%s", warning)
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=errors)
+
+    @classmethod
+    def setting_names(cls) -> set[str]:
+        """Every setting the tap reads: its own and the SDK's built-in ones."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return set(schema["properties"])
 
     @cached_property
     def rate_limiter(self) -> RequestsPerMinuteLimiter:
         return RequestsPerMinuteLimiter(int(self.config.get("max_requests_per_minute", 400)))
 
     def discover_streams(self) -> list[Stream]:
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        for stream in streams:
+            stream.logger.addFilter(DRY_RUN_STOP)
+        return streams
+
+
+class _DryRunStopFilter(logging.Filter):
+    """Drops the SDK's "unhandled error" line when a stream stops at the --test record limit.
+
+    The SDK's connection test (a final method) ends each stream by raising at its first record
+    and logs that as an ERROR; a passing test should not print one. Real errors still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        stopped = sys.exc_info()[1]  # the exception being handled where the line is logged
+        return not (
+            record.levelno == logging.ERROR
+            and isinstance(stopped, (AbortedSyncFailedException, AbortedSyncPausedException))
+            and isinstance(stopped.__cause__, MaxRecordsLimitException)
+        )
+
+
+DRY_RUN_STOP = _DryRunStopFilter()
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], known: set[str]) -> list[str]:
+    """A warning per config key the tap does not read, naming the closest setting if any."""
+    warnings = []
+    for name in sorted(config.keys() - known):
+        closest = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f": did you mean {closest[0]}?" if closest else ""
+        warnings.append(f"Unknown setting {name!r} is ignored{hint}")
+    return warnings
 
 
 def redact(text: str, secret: t.Any) -> str:

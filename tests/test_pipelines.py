@@ -226,12 +226,17 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
     data = sample_dataset(300, users=4, days=30)
     database = tmp_path / "warehouse.duckdb"
     with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        api.fail_next("429", path="/users", retry_after="0")  # one warning from the tap
         env = {
             **meltano_env,
             "TAP_AMPLEMARKET_API_URL": api.url,
             "TARGET_DUCKDB_FILEPATH": str(database),
         }
-        meltano(["run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
+        run = meltano(["run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
+
+    # Structured logging: Meltano shows the tap's warning as a warning, not as [info].
+    (warning,) = [line for line in run.stderr.splitlines() if "Rate limited on /users" in line]
+    assert "[warning" in warning
 
     loaded = duckdb_query(
         database,
