@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo query test metadata lint bench clean
+.PHONY: demo query test test-snowflake metadata lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_amplemarket
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs SNOWFLAKE_*; see README)
+	$(BIN)/pytest tests/snowflake $(PYTEST_ARGS)
 
 metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README tables, docs/streams.md
 	$(BIN)/python scripts/sync_plugin_metadata.py

@@ -138,7 +138,7 @@ def meltano_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "TAP_AMPLEMARKET_API_KEY": KEY,
         "TAP_AMPLEMARKET_START_DATE": "2026-01-01T00:00:00Z",
     }
-    meltano(["install"], env)
+    meltano(["install", "tap-amplemarket", "target-postgres", "target-duckdb"], env)
     return env
 
 
