@@ -13,11 +13,11 @@ without running this is caught.
 
 from __future__ import annotations
 
-import copy
 import io
 import pathlib
 import sys
 import typing as t
+from importlib import metadata
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
@@ -42,13 +42,6 @@ MELTANO_KINDS = {
 #: The order in which Meltano itself writes a setting's keys (`meltano config set` rewrites
 #: the whole file in its canonical form, so anything else would be churned on the next set).
 MELTANO_SETTING_KEYS = ("name", "kind", "value", "label", "description", "sensitive")
-
-
-def settings_schema() -> dict[str, t.Any]:
-    """Every setting the tap accepts, as `tap-amplemarket --about` lists them."""
-    schema = copy.deepcopy(TapAmplemarket.config_jsonschema)
-    TapAmplemarket.append_builtin_config(schema)
-    return schema
 
 
 def json_types(prop: dict[str, t.Any]) -> list[str]:
@@ -86,18 +79,44 @@ def yaml_io() -> YAML:
     return yaml
 
 
+def flow(items: t.Iterable[t.Any]) -> CommentedSeq:
+    """A YAML list written on one line, as meltano.yml writes capabilities."""
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def repository_url() -> str:
+    urls = metadata.metadata("tap-amplemarket").get_all("Project-URL") or []
+    (url,) = [url.split(", ", 1)[1] for url in urls if url.startswith("Repository, ")]
+    return url
+
+
+def custom_extractor_yaml() -> str:
+    """The extractor entry another Meltano project needs: installed from the repository."""
+    schema = TapAmplemarket.settings_jsonschema()
+    essential = {"api_key", "start_date", "end_date"}
+    extractor = {
+        "name": TapAmplemarket.name,
+        "namespace": "tap_amplemarket",
+        "pip_url": f"git+{repository_url()}.git",
+        "executable": TapAmplemarket.name,
+        "capabilities": flow(str(c) for c in TapAmplemarket.capabilities),
+        "settings": [s for s in meltano_settings(schema) if s["name"] in essential],
+    }
+    out = io.StringIO()
+    yaml_io().dump({"plugins": {"extractors": [extractor]}}, out)
+    return f"```yaml\n{out.getvalue()}```"
+
+
 def render_meltano_yml(text: str) -> str:
     """meltano.yml with the extractor's capabilities and settings as the tap declares them."""
     yaml = yaml_io()
     project = yaml.load(text)
     (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == TapAmplemarket.name]
-    schema = settings_schema()
-    capabilities = CommentedSeq(str(c) for c in TapAmplemarket.capabilities)
-    capabilities.fa.set_flow_style()
-    extractor["capabilities"] = capabilities
-    required = CommentedSeq(schema.get("required", []))
-    required.fa.set_flow_style()
-    extractor["settings_group_validation"] = [required]
+    schema = TapAmplemarket.settings_jsonschema()
+    extractor["capabilities"] = flow(str(c) for c in TapAmplemarket.capabilities)
+    extractor["settings_group_validation"] = [flow(schema.get("required", []))]
     extractor["settings"] = meltano_settings(schema)
     out = io.StringIO()
     yaml.dump(project, out)
@@ -119,7 +138,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def settings_table() -> str:
-    schema = settings_schema()
+    schema = TapAmplemarket.settings_jsonschema()
     required = set(schema.get("required", []))
     return table(
         ["Setting", "Type", "Required", "Default", "Description"],
@@ -242,6 +261,7 @@ def replace_between(text: str, name: str, body: str) -> str:
 
 def render_readme(text: str) -> str:
     text = replace_between(text, "settings", settings_table())
+    text = replace_between(text, "custom-extractor", custom_extractor_yaml())
     return replace_between(text, "streams", streams_table("docs/streams.md"))
 
 

@@ -152,19 +152,19 @@ class TapAmplemarket(Tap):
             # JSON Schema messages quote the offending value: never let that be the key.
             config = getattr(self, "_config", {})
             errors = [redact(error, config.get("api_key")) for error in exc.errors]
-            errors += unknown_settings(config, self.setting_names())  # e.g. api_kye for api_key
+            errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
-        for warning in unknown_settings(self.config, self.setting_names()):
+        for warning in unknown_settings(self.config, self.settings_jsonschema()):
             self.logger.warning("%s", warning)
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=errors)
 
     @classmethod
-    def setting_names(cls) -> set[str]:
-        """Every setting the tap reads: its own and the SDK's built-in ones."""
+    def settings_jsonschema(cls) -> dict[str, t.Any]:
+        """Every setting the tap reads, its own and the SDK's built-in ones, as --about lists."""
         schema = copy.deepcopy(cls.config_jsonschema)
         cls.append_builtin_config(schema)
-        return set(schema["properties"])
+        return schema
 
     @cached_property
     def rate_limiter(self) -> RequestsPerMinuteLimiter:
@@ -196,11 +196,12 @@ class _DryRunStopFilter(logging.Filter):
 DRY_RUN_STOP = _DryRunStopFilter()
 
 
-def unknown_settings(config: t.Mapping[str, t.Any], known: set[str]) -> list[str]:
+def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
     """A warning per config key the tap does not read, naming the closest setting if any."""
+    known = list(settings["properties"])
     warnings = []
-    for name in sorted(config.keys() - known):
-        closest = difflib.get_close_matches(name, sorted(known), n=1)
+    for name in sorted(config.keys() - set(known)):
+        closest = difflib.get_close_matches(name, known, n=1)
         hint = f": did you mean {closest[0]}?" if closest else ""
         warnings.append(f"Unknown setting {name!r} is ignored{hint}")
     return warnings

@@ -56,7 +56,7 @@ def test_a_setting_added_to_the_tap_without_regenerating_is_caught(monkeypatch):
 def test_every_setting_and_every_field_is_described():
     undescribed = [
         name
-        for name, prop in metadata.settings_schema()["properties"].items()
+        for name, prop in TapAmplemarket.settings_jsonschema()["properties"].items()
         if not prop.get("description")
     ]
     assert undescribed == []
@@ -88,12 +88,6 @@ def test_python_versions_agree_everywhere():
     readme_ranges = re.findall(r"Python (3\.\d+)(?: to (3\.\d+)|\+)", metadata.README.read_text())
     assert readme_ranges
     assert set(readme_ranges) == {(claimed[0], claimed[-1])}
-
-
-def test_readme_installs_from_the_repository_pyproject_names():
-    urls = package_metadata.metadata("tap-amplemarket").get_all("Project-URL") or []
-    (repository,) = [url.split(", ", 1)[1] for url in urls if url.startswith("Repository, ")]
-    assert f"git+{repository}.git" in metadata.README.read_text()
 
 
 @pytest.mark.meltano

@@ -36,7 +36,7 @@ class HeaderlessCopyConnection:
 
 def main() -> None:
     connect = target_duckdb.duckdb_connect
-    target_duckdb.duckdb_connect = lambda config: HeaderlessCopyConnection(connect(config))  # type: ignore[assignment]
+    target_duckdb.duckdb_connect = lambda config: HeaderlessCopyConnection(connect(config))
     target_duckdb.main()
 
 
