@@ -13,28 +13,31 @@ import pathlib
 import subprocess
 import sys
 
+from process_group import run_in_group
+
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DUCKDB_FILE = ROOT / "output" / "warehouse.duckdb"
+LOADER_PYTHON = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
 DEMO_KEY = "demo-api-key"
-SUMMARY_SQL = """
-import duckdb, sys
-db = duckdb.connect(sys.argv[1], read_only=True)
-rows = db.sql("select table_name from information_schema.tables "
-              "where table_schema = 'amplemarket' order by 1").fetchall()
-for (table,) in rows:
-    count = db.sql(f'select count(*) from amplemarket."{table}"').fetchone()[0]
-    print(f"  {table:<20} {count:>7} rows")
-"""
+QUIET = "--log-level=warning"
+STEP_TIMEOUT = 600  # seconds; installing both plugins takes well under a minute
 
 
-def meltano(*args: str, env: dict[str, str]) -> None:
-    meltano_bin = pathlib.Path(sys.executable).with_name("meltano")
-    subprocess.run([str(meltano_bin), *args], cwd=ROOT, env=env, check=True)
+def run(command: list[str], env: dict[str, str]) -> None:
+    """Run one step; a failure ends the demo with one line (the step's own output is above)."""
+    step = " ".join(arg for arg in [pathlib.Path(command[0]).name, *command[1:]] if arg != QUIET)
+    try:
+        result = run_in_group(command, cwd=ROOT, env=env, timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"make demo: `{step}` took over {STEP_TIMEOUT} s and was stopped")
+    if result.returncode != 0:
+        sys.exit(f"make demo: `{step}` failed (exit {result.returncode}); its error is above")
 
 
 def main() -> None:
+    meltano = str(pathlib.Path(sys.executable).with_name("meltano"))
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     data = sample_dataset(2000, users=8, days=90, end=now)
     DUCKDB_FILE.parent.mkdir(exist_ok=True)
@@ -48,19 +51,12 @@ def main() -> None:
             "TARGET_DUCKDB_FILEPATH": str(DUCKDB_FILE),
         }
         print(f"Fake Amplemarket API on {api.url}; installing plugins...", flush=True)
-        meltano("--log-level=warning", "install", env=env)
-        meltano(
-            "--log-level=warning",
-            "run",
-            "--full-refresh",
-            "tap-amplemarket",
-            "target-duckdb",
-            env=env,
-        )
-    target_python = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
-    print(f"\nLoaded into {DUCKDB_FILE.relative_to(ROOT)} (schema amplemarket):")
-    subprocess.run([str(target_python), "-c", SUMMARY_SQL, str(DUCKDB_FILE)], check=True)
-    print(f"  (the fake API served {len(data.calls)} calls)")
+        run([meltano, QUIET, "install", "tap-amplemarket", "target-duckdb"], env)
+        run([meltano, QUIET, "run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
+    print(f"\nLoaded into {DUCKDB_FILE.relative_to(ROOT)} (schema amplemarket):", flush=True)
+    run([str(LOADER_PYTHON), "scripts/duckdb_query.py", str(DUCKDB_FILE)], env)
+    print(f"(the fake API served {len(data.calls)} calls)")
+    print('Query it: make query SQL="select * from amplemarket.calls limit 5"')
 
 
 if __name__ == "__main__":

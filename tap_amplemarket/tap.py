@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import decimal
+import difflib
 import ipaddress
 import json
+import logging
 import math
 import sys
 import typing as t
@@ -15,7 +18,13 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.exceptions import (
+    AbortedSyncFailedException,
+    AbortedSyncPausedException,
+    ConfigValidationError,
+    MaxRecordsLimitException,
+    RetriableAPIError,
+)
 
 from tap_amplemarket import streams
 from tap_amplemarket.errors import AmplemarketError, BadStateError, redact, redact_logs
@@ -165,13 +174,22 @@ class TapAmplemarket(Tap):
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
             # JSON Schema messages quote the offending value: never let that be the key.
-            secret = getattr(self, "_config", {}).get("api_key")
-            raise ConfigValidationError(
-                str(exc), errors=[redact(error, secret) for error in exc.errors], schema=exc.schema
-            ) from None
+            config = getattr(self, "_config", {})
+            errors = [redact(error, config.get("api_key")) for error in exc.errors]
+            errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
+            raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
+        for warning in unknown_settings(self.config, self.settings_jsonschema()):
+            self.logger.warning("%s", warning)
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=errors)
         redact_logs(self.config["api_key"])
+
+    @classmethod
+    def settings_jsonschema(cls) -> dict[str, t.Any]:
+        """Every setting the tap reads, its own and the SDK's built-in ones, as --about lists."""
+        schema = copy.deepcopy(cls.config_jsonschema)
+        cls.append_builtin_config(schema)
+        return schema
 
     @cached_property
     def rate_limiter(self) -> PacedLimiter:
@@ -185,7 +203,40 @@ class TapAmplemarket(Tap):
         self.message_writer.interrupt(signum)  # type: ignore[attr-defined]
 
     def discover_streams(self) -> list[Stream]:
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        for stream in streams:
+            stream.logger.addFilter(DRY_RUN_STOP)
+        return streams
+
+
+class _DryRunStopFilter(logging.Filter):
+    """Drops the SDK's "unhandled error" line when a stream stops at the --test record limit.
+
+    The SDK's connection test (a final method) ends each stream by raising at its first record
+    and logs that as an ERROR; a passing test should not print one. Real errors still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        stopped = sys.exc_info()[1]  # the exception being handled where the line is logged
+        return not (
+            record.levelno == logging.ERROR
+            and isinstance(stopped, (AbortedSyncFailedException, AbortedSyncPausedException))
+            and isinstance(stopped.__cause__, MaxRecordsLimitException)
+        )
+
+
+DRY_RUN_STOP = _DryRunStopFilter()
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
+    """A warning per config key the tap does not read, naming the closest setting if any."""
+    known = list(settings["properties"])
+    warnings = []
+    for name in sorted(config.keys() - set(known)):
+        closest = difflib.get_close_matches(name, known, n=1)
+        hint = f": did you mean {closest[0]}?" if closest else ""
+        warnings.append(f"Unknown setting {name!r} is ignored{hint}")
+    return warnings
 
 
 def checked_state(state: t.Any) -> dict[str, t.Any]:

@@ -15,6 +15,7 @@ import typing as t
 
 import pytest
 
+from scripts.process_group import run_in_group
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
 from tests.conftest import COLLECTIONS
@@ -137,19 +138,18 @@ def meltano_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "TAP_AMPLEMARKET_API_KEY": KEY,
         "TAP_AMPLEMARKET_START_DATE": "2026-01-01T00:00:00Z",
     }
-    meltano(["install"], env)
+    meltano(["install", "tap-amplemarket", "target-postgres", "target-duckdb"], env)
     return env
 
 
 def meltano(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
+    result = run_in_group(
         [MELTANO, *args],
         cwd=ROOT,
         env=env,
-        capture_output=True,
-        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         timeout=600,
-        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -226,12 +226,17 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
     data = sample_dataset(300, users=4, days=30)
     database = tmp_path / "warehouse.duckdb"
     with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        api.fail_next("429", path="/users", retry_after="0")  # one warning from the tap
         env = {
             **meltano_env,
             "TAP_AMPLEMARKET_API_URL": api.url,
             "TARGET_DUCKDB_FILEPATH": str(database),
         }
-        meltano(["run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
+        run = meltano(["run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
+
+    # Structured logging: Meltano shows the tap's warning as a warning, not as [info].
+    (warning,) = [line for line in run.stderr.splitlines() if "Rate limited on /users" in line]
+    assert "[warning" in warning
 
     loaded = duckdb_query(
         database,
@@ -250,16 +255,11 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
 
 
 def duckdb_query(database: pathlib.Path, sql: str) -> list[list[str]]:
-    """Rows of a query, run by the DuckDB the loader itself installed."""
+    """Rows of a query, run by the DuckDB the loader itself installed (as `make query` does)."""
     target_python = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
-    script = (
-        "import duckdb, sys\n"
-        "db = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "for row in db.sql(sys.argv[2]).fetchall():\n"
-        "    print('|'.join(map(str, row)))"
-    )
+    script = ROOT / "scripts/duckdb_query.py"
     out = subprocess.run(
-        [str(target_python), "-c", script, str(database), sql],
+        [str(target_python), str(script), str(database), sql, "--plain"],
         check=True,
         capture_output=True,
         text=True,
