@@ -3,8 +3,15 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# PyAirbyte gets a virtualenv of its own: its rich/structlog pins conflict with meltano's.
+AIRBYTE_VENV ?= .venv-airbyte
+AIRBYTE_BIN := $(AIRBYTE_VENV)/bin
+# PyAirbyte needs Python 3.10 to 3.12: $(PYTHON) if it is one, else the first found on PATH.
+AIRBYTE_PYTHON = $(firstword $(foreach python,$(PYTHON) python3.12 python3.11 python3.10,\
+  $(shell $(python) -c 'import sys; print((3, 10) <= sys.version_info[:2] <= (3, 12))' \
+  2>/dev/null | grep -q True && echo $(python))))
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-airbyte lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,17 +19,32 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
+$(AIRBYTE_BIN)/.installed: tests_airbyte/requirements.txt
+	@test -n "$(AIRBYTE_PYTHON)" || { echo "PyAirbyte needs Python 3.10-3.12 and none was found: \
+	install python3.12 or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
+	$(AIRBYTE_PYTHON) -m venv $(AIRBYTE_VENV)
+	$(AIRBYTE_BIN)/python -m pip install --quiet --upgrade pip
+	$(AIRBYTE_BIN)/python -m pip install --quiet -r tests_airbyte/requirements.txt
+	touch $@
+
 demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded database
 	$(BIN)/python scripts/demo.py
 
-test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite
+test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_amplemarket
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-airbyte
+
+# source-amplemarket runs from the project's virtualenv; PyAirbyte, from its own.
+test-airbyte: $(BIN)/.installed $(AIRBYTE_BIN)/.installed  ## PyAirbyte end to end
+	SOURCE_AMPLEMARKET=$(abspath $(BIN)/source-amplemarket) \
+	  $(AIRBYTE_BIN)/python -m pytest -p no:warnings tests_airbyte $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see README)
 	$(BIN)/python bench/full_sync.py
+	$(BIN)/python bench/airbyte_vs_singer.py
 
 clean:
-	rm -rf $(VENV) .meltano output
+	rm -rf $(VENV) $(AIRBYTE_VENV) .meltano output
