@@ -3,13 +3,28 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# PyAirbyte gets a virtualenv of its own: its rich/structlog pins conflict with meltano's.
+AIRBYTE_VENV ?= .venv-airbyte
+AIRBYTE_BIN := $(AIRBYTE_VENV)/bin
+# PyAirbyte needs Python 3.10 to 3.12: $(PYTHON) if it is one, else the first found on PATH.
+AIRBYTE_PYTHON = $(firstword $(foreach python,$(PYTHON) python3.12 python3.11 python3.10,\
+  $(shell $(python) -c 'import sys; print((3, 10) <= sys.version_info[:2] <= (3, 12))' \
+  2>/dev/null | grep -q True && echo $(python))))
 
-.PHONY: demo query test test-snowflake metadata lint bench clean
+.PHONY: demo query test test-airbyte test-snowflake metadata lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+$(AIRBYTE_BIN)/.installed: tests_airbyte/requirements.txt
+	@test -n "$(AIRBYTE_PYTHON)" || { echo "PyAirbyte needs Python 3.10-3.12 and none was found: \
+	install python3.12 or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
+	$(AIRBYTE_PYTHON) -m venv $(AIRBYTE_VENV)
+	$(AIRBYTE_BIN)/python -m pip install --quiet --upgrade pip
+	$(AIRBYTE_BIN)/python -m pip install --quiet -r tests_airbyte/requirements.txt
 	touch $@
 
 demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded database
@@ -21,11 +36,17 @@ query:  ## Query the demo's DuckDB file with the DuckDB the loader installed
 	@test -x $(DUCKDB_PYTHON) || { echo "make query: no DuckDB loader yet; run make demo first"; exit 1; }
 	@$(DUCKDB_PYTHON) scripts/duckdb_query.py output/warehouse.duckdb $(if $(SQL),"$(SQL)")
 
-test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite
+test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_amplemarket
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-airbyte
+
+# source-amplemarket runs from the project's virtualenv; PyAirbyte, from its own.
+test-airbyte: $(BIN)/.installed $(AIRBYTE_BIN)/.installed  ## PyAirbyte end to end
+	SOURCE_AMPLEMARKET=$(abspath $(BIN)/source-amplemarket) \
+	  $(AIRBYTE_BIN)/python -m pytest -p no:warnings tests_airbyte $(PYTEST_ARGS)
 
 test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs SNOWFLAKE_*; see README)
 	$(BIN)/pytest tests/snowflake $(PYTEST_ARGS)
@@ -35,6 +56,7 @@ metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README ta
 
 bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see README)
 	$(BIN)/python bench/full_sync.py
+	$(BIN)/python bench/airbyte_vs_singer.py
 
 clean:
-	rm -rf $(VENV) .meltano output
+	rm -rf $(VENV) $(AIRBYTE_VENV) .meltano output

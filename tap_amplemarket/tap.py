@@ -318,31 +318,31 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         if isinstance(v, (int, float, decimal.Decimal)) and not isinstance(v, bool)
     }
     errors.extend(
-        f"{key} must be a finite number (got {value!r})"
+        f"{key} must be a finite number (got {config[key]})"
         for key, value in numbers.items()
         if not math.isfinite(value)
     )
     errors.extend(
-        f"{key} must be greater than 0 (got {numbers[key]!r})"
+        f"{key} must be greater than 0 (got {config[key]})"
         for key in positive
         if numbers.get(key, 1) <= 0
     )
     if numbers.get("lookback_window_days", 0) < 0:
         errors.append(
-            f"lookback_window_days must not be negative (got {numbers['lookback_window_days']!r})"
+            f"lookback_window_days must not be negative (got {config['lookback_window_days']})"
         )
     for key in ("window_days", "lookback_window_days"):
         if numbers.get(key, 0) > MAX_DAYS:
-            errors.append(f"{key} must be at most {MAX_DAYS} (got {numbers[key]!r})")
+            errors.append(f"{key} must be at most {MAX_DAYS} (got {config[key]})")
     if numbers.get("max_concurrent_requests", 1) > MAX_CONCURRENT_REQUESTS:
         errors.append(
             f"max_concurrent_requests must be at most {MAX_CONCURRENT_REQUESTS} "
-            f"(got {config['max_concurrent_requests']!r}): the API's quota is per key"
+            f"(got {config['max_concurrent_requests']}): the API's quota is per key"
         )
     if 0 < numbers.get("window_days", 1) < MIN_WINDOW_DAYS:
         errors.append(
             f"window_days must be at least {MIN_WINDOW_DAYS:.4f} (one hour; got "
-            f"{numbers['window_days']!r}): windows shrink by themselves where calls are dense"
+            f"{config['window_days']}): windows shrink by themselves where calls are dense"
         )
     url = urlparse(str(config.get("api_url", "")))
     if url.scheme not in {"http", "https"} or not url.netloc:

@@ -1,0 +1,377 @@
+"""The same tap, spoken in the Airbyte protocol: `source-amplemarket spec|check|discover|read`.
+
+One implementation: `read` runs TapAmplemarket itself (streams, windows, lookback, limiter,
+retries, errors) with `AirbyteWriter` as its message writer, which turns the Singer RECORD
+and STATE messages into Airbyte ones. Messages are plain dicts encoded by the Singer
+writer's msgspec encoder (no pydantic, no airbyte-cdk). Logs go to stderr, as the Singer
+tap's do: Airbyte and PyAirbyte keep a connector's stderr in the job log, and stdout then
+carries only protocol messages, written by the main thread in the writer's large chunks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import logging
+import sys
+import time
+import traceback
+import typing as t
+
+import msgspec
+from singer_sdk._logging import _setup_console_logging
+from singer_sdk.contrib.msgspec import encoder, serialize_jsonl
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.plugin_base import _plugin_log_level
+from singer_sdk.singerlib import RecordMessage, StateMessage
+
+from tap_amplemarket.errors import AuthenticationError, redact
+from tap_amplemarket.tap import TapAmplemarket, failure_message
+from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
+
+if sys.version_info >= (3, 12):
+    from typing import override
+else:  # singer-sdk installs typing_extensions only below 3.13
+    from typing_extensions import override
+
+if t.TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+
+    from singer_sdk.singerlib.encoding.simple import Message
+    from singer_sdk.streams import Stream
+
+Json = dict[str, t.Any]
+
+logger = logging.getLogger("source-amplemarket")
+
+
+def _sdk_settings() -> frozenset[str]:
+    """The settings the SDK adds to every tap (stream maps, flattening, batch)."""
+    schema: Json = {"type": "object", "properties": {}}
+    TapAmplemarket.append_builtin_config(schema)
+    return frozenset(schema["properties"])
+
+
+#: Left out of the spec and ignored in a config: SCHEMA messages, which would carry their
+#: effect on the schemas, have no Airbyte counterpart, and BATCH would replace RECORDs.
+SDK_SETTINGS = _sdk_settings()
+
+
+class InputError(Exception):
+    """A config, catalog or state file that cannot be used; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    failure_type: t.Literal["config_error", "system_error"]
+    message: str
+
+
+def describe_failure(exc: BaseException) -> Failure | None:
+    """The one line and failure type for an error a person can fix; None for a bug."""
+    if isinstance(exc, ConfigValidationError):
+        return Failure("config_error", " ".join(f"{exc}: {'; '.join(exc.errors)}".split()))
+    if isinstance(exc, InputError):
+        return Failure("config_error", str(exc))
+    message = failure_message(exc)
+    if message is None:
+        return None
+    # A rejected key is fixed in the config; other API failures are not the user's to fix.
+    if isinstance(exc, AuthenticationError):
+        return Failure("config_error", message)
+    return Failure("system_error", message)
+
+
+class AirbyteWriter(CheckpointFlushingWriter):
+    """Writes the tap's Singer RECORD and STATE messages as Airbyte messages.
+
+    RECORD keeps the Singer writer's chunked writes; STATE becomes one per-stream STATE for
+    each stream whose bookmark changed, and flushes, as in the Singer path. SCHEMA and
+    ACTIVATE_VERSION have no Airbyte counterpart: the catalog comes from `discover`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Streams whose STATE is written: Airbyte expects state only for configured streams.
+        self.state_streams: Collection[str] | None = None
+        self._last_bookmarks: dict[str, bytes] = {}
+
+    @override
+    def serialize_message(self, message: Message) -> bytearray:
+        if isinstance(message, RecordMessage):
+            return serialize_jsonl(
+                {
+                    "type": "RECORD",
+                    "record": {
+                        "stream": message.stream,
+                        "data": message.record,
+                        "emitted_at": time.time_ns() // 1_000_000,
+                    },
+                }
+            )
+        if isinstance(message, StateMessage):
+            return self._stream_states(message.value or {})
+        return bytearray()
+
+    def _stream_states(self, state: Mapping[str, t.Any]) -> bytearray:
+        lines = bytearray()
+        for name, bookmark in (state.get("bookmarks") or {}).items():
+            if self.state_streams is not None and name not in self.state_streams:
+                continue
+            # Encoded now: the SDK keeps mutating the state dict it handed over.
+            encoded = encoder.encode(bookmark)
+            if self._last_bookmarks.get(name) == encoded:
+                continue
+            self._last_bookmarks[name] = encoded
+            lines += serialize_jsonl(
+                {
+                    "type": "STATE",
+                    "state": {
+                        "type": "STREAM",
+                        "stream": {
+                            "stream_descriptor": {"name": name},
+                            "stream_state": msgspec.Raw(encoded),
+                        },
+                    },
+                }
+            )
+        return lines
+
+    def emit(self, message: Json) -> None:
+        """Write an Airbyte message of our own (SPEC, CATALOG, TRACE, ...) after any pending."""
+        self._pending += serialize_jsonl(message)
+        self.flush()
+
+
+def connection_specification() -> Json:
+    """The tap's settings schema, less the SDK's own settings, with Airbyte's annotations."""
+    schema = copy.deepcopy(TapAmplemarket.config_jsonschema)
+    properties = {
+        name: setting for name, setting in schema["properties"].items() if name not in SDK_SETTINGS
+    }
+    for order, setting in enumerate(properties.values()):
+        setting["order"] = order  # the form shows settings in the tap's order
+        if setting.get("secret"):
+            setting["airbyte_secret"] = True
+    return {**schema, "title": "Amplemarket", "properties": properties}
+
+
+def spec_message() -> Json:
+    return {
+        "type": "SPEC",
+        "spec": {
+            "connectionSpecification": connection_specification(),
+            "supportsIncremental": True,
+        },
+    }
+
+
+def airbyte_stream(stream: Stream) -> Json:
+    entry: Json = {
+        "name": stream.name,
+        "json_schema": stream.schema,
+        "supported_sync_modes": ["full_refresh"],
+        "source_defined_primary_key": [[key] for key in stream.primary_keys or ()],
+    }
+    if stream.replication_key:
+        entry["supported_sync_modes"].append("incremental")
+        entry["source_defined_cursor"] = True
+        entry["default_cursor_field"] = [stream.replication_key]
+    return entry
+
+
+def load_json(path: str, what: str) -> t.Any:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (OSError, ValueError) as exc:
+        # Neither message quotes the file's content, so no secret can leak through them.
+        msg = f"Cannot read the {what} file {path} ({exc}): pass a readable JSON file"
+        raise InputError(msg) from None
+
+
+def tap_config(config: t.Any) -> Json:
+    if not isinstance(config, dict):
+        msg = "The config file must hold a JSON object of settings: see `source-amplemarket spec`"
+        raise InputError(msg)
+    if ignored := sorted(SDK_SETTINGS & config.keys()):
+        logger.warning("Ignoring Singer SDK settings Airbyte cannot use: %s", ", ".join(ignored))
+    return {name: value for name, value in config.items() if name not in SDK_SETTINGS}
+
+
+def configured_streams(catalog: t.Any) -> dict[str, str]:
+    """Configured stream name -> sync mode."""
+    try:
+        return {entry["stream"]["name"]: str(entry["sync_mode"]) for entry in catalog["streams"]}
+    except (KeyError, TypeError) as exc:
+        msg = f"The configured catalog is not an Airbyte ConfiguredAirbyteCatalog (no {exc})"
+        raise InputError(msg) from None
+
+
+def singer_catalog(discovered: Json, selected: Collection[str]) -> Json:
+    """The tap's own catalog with exactly the configured streams selected."""
+    unknown = set(selected) - {entry["tap_stream_id"] for entry in discovered["streams"]}
+    if unknown:
+        msg = (
+            f"The configured catalog names streams this source does not have: "
+            f"{', '.join(sorted(unknown))}: refresh the source schema"
+        )
+        raise InputError(msg)
+    for entry in discovered["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in selected
+    return discovered
+
+
+def singer_state(state: t.Any, ignore: Collection[str]) -> Json:
+    """Singer state from Airbyte per-stream state (or the tap's own, legacy form).
+
+    Bookmarks of streams in `ignore` (those configured for full refresh) are left out.
+    """
+    if not state:
+        return {}
+    if isinstance(state, dict) and isinstance(state.get("bookmarks"), dict):
+        bookmarks = dict(state["bookmarks"])  # legacy: the Singer state itself
+    else:
+        bookmarks = stream_bookmarks(state)
+    return {"bookmarks": {name: value for name, value in bookmarks.items() if name not in ignore}}
+
+
+def stream_bookmarks(state: t.Any) -> Json:
+    """Stream name -> stream_state of an Airbyte per-stream state list."""
+    try:
+        if not all(entry["type"] == "STREAM" for entry in state):
+            raise TypeError  # GLOBAL or LEGACY entries: not what this source writes
+        return {
+            entry["stream"]["stream_descriptor"]["name"]: entry["stream"].get("stream_state") or {}
+            for entry in state
+        }
+    except (KeyError, TypeError, AttributeError):
+        msg = (
+            "The state is neither Airbyte per-stream state (a list of STREAM states) nor this "
+            "tap's Singer state: reset the connection's state"
+        )
+        raise InputError(msg) from None
+
+
+def check(config: Json, writer: AirbyteWriter) -> None:
+    """One cheap request through the tap's own client: the dispositions list (one page)."""
+    try:
+        tap = TapAmplemarket(config=tap_config(config), message_writer=writer)
+        next(iter(tap.streams["dispositions"].get_records(None)), None)
+    except Exception as exc:
+        failure = describe_failure(exc)
+        if failure is None:
+            raise
+        logger.error("%s", failure.message)
+        status: Json = {"status": "FAILED", "message": failure.message}
+    else:
+        status = {"status": "SUCCEEDED"}
+    writer.emit({"type": "CONNECTION_STATUS", "connectionStatus": status})
+
+
+def discover(config: Json, writer: AirbyteWriter) -> None:
+    tap = TapAmplemarket(config=tap_config(config), message_writer=writer)
+    streams = [airbyte_stream(stream) for stream in tap.streams.values()]
+    writer.emit({"type": "CATALOG", "catalog": {"streams": streams}})
+
+
+def read(config: Json, catalog: t.Any, state: t.Any, writer: AirbyteWriter) -> None:
+    settings = tap_config(config)
+    sync_modes = configured_streams(catalog)
+    full_refresh = {name for name, mode in sync_modes.items() if mode == "full_refresh"}
+    discovered = TapAmplemarket(config=settings, message_writer=writer).catalog_dict
+    writer.state_streams = frozenset(sync_modes)
+    TapAmplemarket(
+        config=settings,
+        catalog=singer_catalog(discovered, sync_modes.keys()),
+        state=singer_state(state, ignore=full_refresh),
+        message_writer=writer,
+    ).sync_all()
+
+
+def trace_error(exc: BaseException, secret: t.Any) -> Json:
+    """A TRACE ERROR message for `exc`; its text never includes `secret`."""
+    failure = describe_failure(exc)
+    error: Json
+    if failure is None:  # a bug: the details go to whoever fixes it
+        error = {
+            "message": f"source-amplemarket stopped on an unexpected error "
+            f"({type(exc).__name__}): a bug, please report it with the log",
+            "failure_type": "system_error",
+            "internal_message": redact(" ".join(str(exc).split()), secret),
+            "stack_trace": redact("".join(traceback.format_exception(exc)), secret),
+        }
+    else:
+        error = {"message": redact(failure.message, secret), "failure_type": failure.failure_type}
+    return {
+        "type": "TRACE",
+        "trace": {"type": "ERROR", "emitted_at": time.time() * 1000, "error": error},
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="source-amplemarket", description="Amplemarket source for Airbyte."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("spec", help="print the connector specification")
+    for name, help_text in (
+        ("check", "test the connection with one request"),
+        ("discover", "print the catalog of streams"),
+        ("read", "read the configured streams"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--config", required=True, help="config JSON file")
+        if name == "read":
+            command.add_argument("--catalog", required=True, help="configured catalog JSON file")
+            command.add_argument("--state", help="state JSON file (Airbyte per-stream state)")
+    return parser.parse_args(argv)
+
+
+def setup_logging() -> None:
+    # The Singer CLI's own setup (stderr, LOGLEVEL / TAP_AMPLEMARKET_LOGLEVEL), so both entry
+    # points log alike; the SDK runs it only inside its click command.
+    _setup_console_logging(log_level=_plugin_log_level(plugin_name=TapAmplemarket.name))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point `source-amplemarket`."""
+    args = parse_args(argv)
+    setup_logging()
+    writer = AirbyteWriter()
+    secret: t.Any = None
+    try:
+        if args.command == "spec":
+            writer.emit(spec_message())
+            return
+        config = load_json(args.config, "config")
+        secret = config.get("api_key") if isinstance(config, dict) else None
+        if args.command == "check":
+            check(config, writer)
+        elif args.command == "discover":
+            discover(config, writer)
+        else:
+            catalog = load_json(args.catalog, "catalog")
+            state = load_json(args.state, "state") if args.state else None
+            read(config, catalog, state, writer)
+    except Interrupted as interrupted:  # SIGTERM/SIGINT: the last STATE emitted is the resume point
+        logger.error(
+            "Interrupted by %s: the next read resumes from the last STATE", interrupted.signal_name
+        )
+        sys.exit(interrupted.exit_code)
+    except Exception as exc:
+        message = trace_error(exc, secret)
+        error = message["trace"]["error"]
+        if "stack_trace" in error:
+            logger.error("%s", error["stack_trace"].rstrip())
+        logger.error("%s", error["message"])
+        writer.emit(message)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
