@@ -29,6 +29,7 @@ from tap_amplemarket.errors import (
     describe_api_errors,
     parse_retry_after,
 )
+from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RetryPolicy
 
 if t.TYPE_CHECKING:
@@ -120,6 +121,11 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         self.on_cycle = on_cycle
         self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
 
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        # An empty page ends the listing only if it has no next link (see get_next_url);
+        # the SDK would stop at once, with a line that reads like an error.
+        return True
+
     def get_next_url(self, response: requests.Response) -> str | None:
         self._pages_seen.add(page_identity(str(response.request.url)))
         links = json_body(response).get("_links")
@@ -159,7 +165,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pages_read = 0
+        self.stats = StreamStats()
         self.endpoint_unavailable = False
         self._declared_fields = frozenset(self.schema["properties"])
         self._warned_undeclared: set[str] = set()
@@ -288,7 +294,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         where = f"GET {self.path}"
 
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
-            return policy.call(lambda: func(prepared_request, context), where)
+            def attempt() -> requests.Response:
+                self.stats.add(requests=1)
+                return func(prepared_request, context)
+
+            return policy.call(attempt, where)
 
         return send
 
@@ -297,6 +307,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return (self.backoff_jitter(wait) for wait in waits)
 
     def _log_retry(self, where: str, wait: float, attempt: int, exc: Exception) -> None:
+        rate_limited = isinstance(exc, RateLimitedError) and (exc.retry_after or 0) > 0
+        self.stats.add(retries=1, rate_limited_seconds=wait if rate_limited else 0)
         # Name the real cause: the SDK's line says "status 200: OK" for a broken body.
         self.log(
             "Retrying %s in %.2fs after attempt %d: %s",
@@ -315,8 +327,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         records = json_body(response).get(self.records_key or self.name) or []
-        self.pages_read += 1
-        self.log("%s: page %d, %d records", self.name, self.pages_read, len(records))
+        self.stats.add(pages=1)
+        self.log("%s: a page of %d records", self.name, len(records), level=logging.DEBUG)
         yield from records
 
     def post_process(
@@ -342,8 +354,21 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         if self.endpoint_unavailable:
             return
+        self.stats.start()
+        records, pages = 0, self.stats.pages
         try:
-            yield from self.read_records(context)
+            for record in self.read_records(context):
+                records += 1
+                yield record
+            if context is not None:  # one line per partition; a whole stream has its summary
+                where = ", ".join(f"{k}={v}" for k, v in context.items())
+                self.log(
+                    "%s [%s]: %s in %s",
+                    self.name,
+                    where,
+                    plural(records, "record"),
+                    plural(self.stats.pages - pages, "page"),
+                )
         except EndpointNotAvailableError as exc:
             if self.partition_404_means_deleted and context:
                 self.log("%s: skipping %s, deleted since listed", self.name, context)
@@ -351,3 +376,12 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             # Warn once and skip: one endpoint missing from a plan must not fail the sync.
             self.endpoint_unavailable = True
             self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)
+        finally:
+            self.stats.add(records=records)
+            self.stats.finish()
+
+    def log_sync_costs(self) -> None:
+        # The SDK's hook after every stream has synced: our summary of each.
+        super().log_sync_costs()
+        if self.stats.started is not None:
+            self.log("%s: %s", self.name, self.stats.summary())

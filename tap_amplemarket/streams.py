@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import logging
+import math
 import typing as t
 
 from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.progress import Progress, plural
 from tap_amplemarket.windows import (
     DensitySizer,
     OrderedFetcher,
@@ -97,15 +98,6 @@ class WindowMembership:
         return True
 
 
-class _StateHelperWarnings(logging.Filter):
-    """Drops the SDK state helper's warnings, which no hook can turn off: that an unsorted
-    stream cannot resume (windows make calls resumable) and that a call without a
-    start_date moves no bookmark (delivered on purpose, warned about once when conformed)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.funcName == "increment_state" and record.levelno == logging.WARNING)
-
-
 class CallsStream(AmplemarketStream):
     """Calls, synced in ascending date windows with a checkpoint after each.
 
@@ -120,12 +112,6 @@ class CallsStream(AmplemarketStream):
     name = "calls"
     path = "/calls"
     replication_key = "start_date"
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
-        sdk_logger = logging.getLogger("singer_sdk")
-        if not any(isinstance(f, _StateHelperWarnings) for f in sdk_logger.filters):
-            sdk_logger.addFilter(_StateHelperWarnings())
 
     def sync_range(self, context: Context | None) -> tuple[datetime.datetime, datetime.datetime]:
         """[start, end) of this run: bookmark minus lookback (or start_date) up to end_date/now."""
@@ -171,22 +157,36 @@ class CallsStream(AmplemarketStream):
             max_buffered=MAX_PAGES_AHEAD,
         )
         belongs = WindowMembership()
+        progress = Progress(self.stats)
+        written = 0
         for item in fetcher:
             if isinstance(item, Page):
                 lower_z, upper_z = isoformat_z(item.window.lower), isoformat_z(item.window.upper)
                 for call in item.records:
                     if belongs(item.window, lower_z, upper_z, call):
+                        written += 1
                         yield call
+                if progress.due():
+                    self.log(
+                        "calls: %s written so far; in window [%s, %s); %.0f requests/min; "
+                        "about %d windows to go, until %s",
+                        f"{written:,}",
+                        lower_z,
+                        upper_z,
+                        progress.requests_per_minute(),
+                        math.ceil((end - item.window.upper) / item.window.span),
+                        isoformat_z(end),
+                    )
             elif isinstance(item, WindowDone):
                 # Every call before the window's upper bound is written: checkpoint. The SDK
                 # has no public hook to emit a state mid-stream; this one is public by name.
                 self.finalize_state_progress_markers()
                 self.log(
-                    "calls: window [%s, %s) done: %d calls in %d pages",
+                    "calls: window [%s, %s) done: %s in %s",
                     isoformat_z(item.window.lower),
                     isoformat_z(item.window.upper),
-                    item.calls,
-                    item.pages,
+                    plural(item.calls, "call"),
+                    plural(item.pages, "page"),
                 )
 
     def _fetch_window(self, window: Window, sizer: DensitySizer) -> Iterator[Page | WindowDone]:

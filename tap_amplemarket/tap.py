@@ -18,15 +18,9 @@ from urllib.parse import urlparse
 import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.exceptions import (
-    AbortedSyncFailedException,
-    AbortedSyncPausedException,
-    ConfigValidationError,
-    MaxRecordsLimitException,
-    RetriableAPIError,
-)
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_amplemarket import streams
+from tap_amplemarket import sdk_logs, streams
 from tap_amplemarket.errors import AmplemarketError, BadStateError, redact, redact_logs
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
@@ -204,28 +198,10 @@ class TapAmplemarket(Tap):
 
     def discover_streams(self) -> list[Stream]:
         streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        sdk_logs.quiet(logging.getLogger("singer_sdk"))  # where the state helper logs
         for stream in streams:
-            stream.logger.addFilter(DRY_RUN_STOP)
+            sdk_logs.quiet(stream.logger)
         return streams
-
-
-class _DryRunStopFilter(logging.Filter):
-    """Drops the SDK's "unhandled error" line when a stream stops at the --test record limit.
-
-    The SDK's connection test (a final method) ends each stream by raising at its first record
-    and logs that as an ERROR; a passing test should not print one. Real errors still show.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        stopped = sys.exc_info()[1]  # the exception being handled where the line is logged
-        return not (
-            record.levelno == logging.ERROR
-            and isinstance(stopped, (AbortedSyncFailedException, AbortedSyncPausedException))
-            and isinstance(stopped.__cause__, MaxRecordsLimitException)
-        )
-
-
-DRY_RUN_STOP = _DryRunStopFilter()
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:

@@ -198,8 +198,8 @@ def test_a_body_that_drips_hits_the_whole_response_deadline(api, config, fast_re
 def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum, code):
     data = sample_dataset(1000, days=60)  # 100 pages of 10
     with FakeAmplemarketAPI(data, api_key="k") as api:
-        # Paced at 5 requests/s: the run would last 20 s; a signal lands mid-sync.
-        config = config_for(api, page_size=10, window_days=5, max_requests_per_minute=300)
+        # Paced at 10 requests/s: the run would last 10 s; a signal lands mid-sync.
+        config = config_for(api, page_size=10, window_days=5, max_requests_per_minute=600)
         (tmp_path / "config.json").write_text(json.dumps(config))
         command = [
             sys.executable,
@@ -208,22 +208,26 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
             "--config",
             str(tmp_path / "config.json"),
         ]
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        lines = []
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if '"type":"STATE"' in line and "replication_key_value" in line:
-                process.send_signal(signum)
-                break
-        rest, stderr = process.communicate(timeout=60)
-        output = "".join(lines) + rest
+        with (tmp_path / "stderr.log").open("w") as stderr_file:
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=stderr_file, text=True
+            )
+            lines = []
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                if '"type":"STATE"' in line and "replication_key_value" in line:
+                    process.send_signal(signum)
+                    break
+            # Read on through the same buffer: communicate() would skip what it holds.
+            output = "".join(lines) + process.stdout.read()
+            process.wait(timeout=60)
+        stderr = (tmp_path / "stderr.log").read_text()
 
         assert process.returncode == code, stderr[-2000:]
         assert f"Interrupted by {signal.Signals(signum).name}" in stderr
-        assert all(json.loads(line) for line in output.splitlines()), "no line cut in half"
+        for line in output.splitlines():
+            assert json.loads(line), f"a line cut in half: {line[:200]!r}"
         first = parse_messages(output)
         state = [m["value"] for m in first if m["type"] == "STATE"][-1]
         resumed = sync({**config, "max_requests_per_minute": 100_000}, state=state)

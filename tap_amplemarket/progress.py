@@ -1,0 +1,67 @@
+"""What a sync has done so far, for the progress lines and the summary of each stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+
+@dataclasses.dataclass
+class StreamStats:
+    """Counts for one stream, updated from any worker thread."""
+
+    records: int = 0
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited_seconds: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: float) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.monotonic()
+
+    def finish(self) -> None:
+        self.finished = time.monotonic()
+
+    def summary(self) -> str:
+        seconds = (self.finished or time.monotonic()) - (self.started or time.monotonic())
+        waits = (
+            f", rate-limited {self.rate_limited_seconds:.0f} s" if self.rate_limited_seconds else ""
+        )
+        return (
+            f"{plural(self.records, 'record')}, {plural(self.requests, 'request')} "
+            f"({self.retries:,} retried{waits}), {seconds:.1f} s"
+        )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+class Progress:
+    """Says every `every` seconds how far a long read has come."""
+
+    def __init__(self, stats: StreamStats, every: float = 10.0) -> None:
+        self.stats = stats
+        self.every = every
+        self.last_at = time.monotonic()
+        self.last_requests = 0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last_at >= self.every
+
+    def requests_per_minute(self) -> float:
+        """Requests per minute since the last call, which resets the count."""
+        now = time.monotonic()
+        rate = (self.stats.requests - self.last_requests) * 60 / max(now - self.last_at, 1e-9)
+        self.last_at, self.last_requests = now, self.stats.requests
+        return rate
