@@ -6,6 +6,9 @@ import dataclasses
 import threading
 import time
 
+#: How often a long read says how far it has come.
+PROGRESS_SECONDS = 10.0
+
 
 @dataclasses.dataclass
 class StreamStats:
@@ -48,16 +51,15 @@ def plural(count: int, noun: str) -> str:
 
 
 class Progress:
-    """Says every `every` seconds how far a long read has come."""
+    """Says every PROGRESS_SECONDS how far a long read has come."""
 
-    def __init__(self, stats: StreamStats, every: float = 10.0) -> None:
+    def __init__(self, stats: StreamStats) -> None:
         self.stats = stats
-        self.every = every
         self.last_at = time.monotonic()
         self.last_requests = 0
 
     def due(self) -> bool:
-        return time.monotonic() - self.last_at >= self.every
+        return time.monotonic() - self.last_at >= PROGRESS_SECONDS
 
     def requests_per_minute(self) -> float:
         """Requests per minute since the last call, which resets the count."""

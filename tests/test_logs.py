@@ -1,0 +1,74 @@
+"""Logs a person can trust: counts per window and partition, progress, a summary per stream."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from tap_amplemarket import progress
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.conftest import config_for, run_cli, sync
+
+
+def lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "METRIC" not in line]
+
+
+def test_a_normal_run_logs_no_warning_and_a_summary_per_stream(api, config, tmp_path):
+    result = run_cli([], config, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = lines(result.stderr)
+    assert [line for line in log if "WARNING" in line or "ERROR" in line] == []
+    for stream in ("calls", "users", "tasks", "lead_list_entries", "accounts"):
+        summary = next(line for line in log if re.search(rf"\| {stream}: [\d,]+ records?, ", line))
+        records = int(re.search(r": ([\d,]+) records?", summary).group(1).replace(",", ""))
+        assert records == len(result.records(stream)), summary
+        assert "requests" in summary or "1 request " in summary
+
+
+def test_pages_are_counted_per_window_and_per_partition(api, config, tmp_path):
+    result = run_cli([], {**config, "page_size": 5}, tmp_path)
+
+    log = lines(result.stderr)
+    windows = [line for line in log if "calls: window [" in line]
+    counted = sum(int(re.search(r"done: ([\d,]+) calls?", w).group(1)) for w in windows)
+    assert counted >= len(result.records("calls")), "each window counts its own calls"
+    per_user = [
+        line for line in log if re.search(r"tasks \[user_id=[^\]]+\]: 7 records in 2 pages", line)
+    ]
+    assert len(per_user) == len(api.data.users), "page 1 of each user is page 1, not page 7"
+    assert not any("Pagination stopped after 0 pages" in line for line in log)
+    assert not any(re.search(r"page \d+, 0 records", line) for line in log)
+
+
+def test_a_long_read_of_calls_says_how_far_it_has_come(api, config, monkeypatch, caplog):
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)  # a line at every page
+    caplog.set_level(logging.INFO)
+
+    sync({**config, "page_size": 10})
+
+    reports = [r.getMessage() for r in caplog.records if "written so far" in r.getMessage()]
+    assert len(reports) >= 10
+    last = reports[-1]
+    assert re.search(
+        r"calls: [\d,]+ written so far; in window \[\S+Z, \S+Z\); \d+ requests/min", last
+    )
+    assert re.search(r"about \d+ windows to go, until 2026-06-02T00:00:00Z", last)
+
+
+@pytest.fixture
+def tiny_api():
+    with FakeAmplemarketAPI(sample_dataset(20), api_key="test-api-key") as server:
+        yield server
+
+
+def test_retries_and_rate_limit_waits_show_in_the_summary(tiny_api, tmp_path):
+    tiny_api.fail_next("429", times=2, path="/users", retry_after="1")
+
+    result = run_cli([], config_for(tiny_api), tmp_path)
+
+    summary = next(line for line in lines(result.stderr) if "| users: 3 records" in line)
+    assert "3 requests (2 retried, rate-limited 2 s)" in summary
