@@ -76,7 +76,8 @@ class _Watchdog:
                     target=self._run, name="request-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][2] is deadline:  # else the thread already wakes up earlier
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:

@@ -143,7 +143,10 @@ class TapAmplemarket(Tap):
             th.IntegerType,
             default=60,
             title="Request timeout",
-            description="Seconds to wait for one HTTP response before retrying.",
+            description=(
+                "Seconds one request may take, connection, headers and body together, before "
+                "it is retried."
+            ),
         ),
         th.Property(
             "max_retries",
@@ -152,7 +155,7 @@ class TapAmplemarket(Tap):
             title="Max retries",
             description=(
                 "Attempts per request on 5xx, timeouts, resets and broken bodies (exponential "
-                "backoff). A 429 with Retry-After is always waited out, never counted."
+                "backoff). A 429's Retry-After is waited out, up to 10 minutes, not counted."
             ),
         ),
         th.Property(
