@@ -7,6 +7,7 @@ import logging
 import typing as t
 
 from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.conform import UTC_SECONDS, normalize_datetime
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable
@@ -34,26 +35,35 @@ def isoformat_z(value: datetime.datetime) -> str:
 
 
 class WindowTest:
-    """Whether a call's start_date lies in [lower, upper); called once per call, so fast."""
+    """Whether a call's start_date lies in [lower, upper), None where it cannot be placed
+    (missing or not a date-time); called once per call, so fast."""
 
     def __init__(self, lower: datetime.datetime, upper: datetime.datetime) -> None:
         self.lower, self.upper = lower, upper
         self.lower_z, self.upper_z = isoformat_z(lower), isoformat_z(upper)
 
-    def __call__(self, start_date: str | None) -> bool:
-        if not start_date:
-            return True  # cannot be placed: deliver rather than drop
-        if len(start_date) == len(self.lower_z) and start_date.endswith("Z"):
+    def __call__(self, start_date: t.Any) -> bool | None:
+        if not isinstance(start_date, str):
+            return None
+        if UTC_SECONDS.fullmatch(start_date):
             # The API's usual form sorts as text, so no parsing is needed.
             return self.lower_z <= start_date < self.upper_z
-        return self.lower <= parse_timestamp(start_date) < self.upper
+        normal = normalize_datetime(start_date)
+        if normal is None:
+            return None
+        return self.lower <= parse_timestamp(normal) < self.upper
 
 
 class _ResumableWindowsFilter(logging.Filter):
-    """Drops the SDK's "not resumable" warning: calls checkpoint at every window boundary."""
+    """Drops SDK warnings that windows make moot: "not resumable" (calls checkpoint at every
+    window boundary) and, once per call, "replication value is null" (calls without a usable
+    start_date are counted in one warning by `CallsStream.get_records`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "progress is not resumable" not in record.getMessage()
+        message = record.getMessage()
+        return not (
+            "progress is not resumable" in message or "New replication value is null" in message
+        )
 
 
 class CallsStream(AmplemarketStream):
@@ -112,13 +122,24 @@ class CallsStream(AmplemarketStream):
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
         # Whole-second bounds, so the text and the parsed comparison of WindowTest agree.
         lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
+        unplaceable: set[str] = set()  # calls without a usable start_date, delivered once
         while lower < end:
             upper = min(lower + size, end).replace(microsecond=0)
             self.window = (lower, upper)
             in_window = 0
             in_this_window = WindowTest(lower, upper)
             for record in super().get_records(context):
-                if not in_this_window(record.get("start_date")):
+                placed = in_this_window(record.get("start_date"))
+                if placed is None:
+                    # No usable start_date: deliver it once per run (overlapping windows may
+                    # return it again), its start_date null (conform.py): no bookmark moves.
+                    record.setdefault("start_date", None)  # the SDK reads it unguarded
+                    call_id = repr(record.get("id"))  # an id of any type, as text
+                    if call_id in unplaceable:
+                        continue
+                    if record.get("id") is not None:  # else skipped, and counted, as keyless
+                        unplaceable.add(call_id)
+                elif not placed:
                     continue  # padding overlap: this call belongs to the neighbouring window
                 in_window += 1
                 yield record
@@ -135,6 +156,14 @@ class CallsStream(AmplemarketStream):
             size = base_size if in_window else min(size * 2, max(MAX_EMPTY_WINDOW, base_size))
             lower = upper
         self.window = None
+        if unplaceable:
+            self.log(
+                "calls: %d call(s) without a usable start_date were delivered once each, "
+                "without moving the bookmark (ids: %s)",
+                len(unplaceable),
+                ", ".join(sorted(unplaceable)[:5]) + (", ..." if len(unplaceable) > 5 else ""),
+                level=logging.WARNING,
+            )
 
 
 class DispositionsStream(AmplemarketStream):
@@ -185,6 +214,7 @@ class LeadListsStream(AmplemarketStream):
 
     name = "lead_lists"
     path = "/lead-lists"
+    ignored_fields = ("leads",)  # loaded into lead_list_entries
     child_context_key = "lead_list_id"
 
 
