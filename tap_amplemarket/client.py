@@ -17,8 +17,10 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
+from typing_extensions import override
 
 from tap_amplemarket import schemas
+from tap_amplemarket.conform import Conformer, with_extra_column
 from tap_amplemarket.deadline import DeadlineSession
 from tap_amplemarket.errors import (
     APIRequestError,
@@ -37,6 +39,7 @@ if t.TYPE_CHECKING:
     from urllib.parse import ParseResult
 
     from singer_sdk.helpers.types import Context, RequestFunc
+    from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_amplemarket.throttle import PacedLimiter
@@ -140,18 +143,28 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         return url
 
 
+class SchemaFiles(SchemaDirectory):
+    """`schemas/<stream name>.json`, each with the `_extra` column added (here, not per file)."""
+
+    @override
+    def fetch_schema(self, key: str) -> Schema:
+        return with_extra_column(super().fetch_schema(key))
+
+
 class AmplemarketStream(RESTStream["ParseResult | None"]):
     """One Amplemarket list endpoint: `GET path` -> `{records_key: [...], "_links": {...}}`."""
 
     primary_keys: t.ClassVar[tuple[str, ...]] = ("id",)
-    #: `schemas/<stream name>.json`
-    schema = StreamSchema(SchemaDirectory(schemas))
+    #: `schemas/<stream name>.json` plus `_extra`
+    schema = StreamSchema(SchemaFiles(schemas))
     #: Top-level key of the response that holds the records, if not the stream's name.
     records_key: t.ClassVar[str | None] = None
     #: Largest `page[size]` the endpoint accepts; `None` if the endpoint is not paginated.
     max_page_size: t.ClassVar[int | None] = 100
     #: The key under which each record's id is handed to child streams (e.g. "user_id").
     child_context_key: t.ClassVar[str | None] = None
+    #: Top-level fields the API sends that are loaded elsewhere by design: dropped silently.
+    ignored_fields: t.ClassVar[tuple[str, ...]] = ()
     #: True where a 404 for one parent record means that record was deleted since it was
     #: listed (skip it), not that the plan lacks the endpoint (skip the stream).
     partition_404_means_deleted: t.ClassVar[bool] = False
@@ -159,16 +172,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     backoff_factor: t.ClassVar[float] = 2.0
     # A redirect would take the key wherever it points: 3xx is reported, never followed.
     allow_redirects = False
-    # Decoded JSON needs no type conversion; the SDK's per-value pass was half the run time.
-    # Undeclared top-level fields are still dropped, by `post_process`.
+    # The SDK's per-value pass was half the run time and drops what does not fit: records
+    # are conformed once, by `post_process` (conform.py), which keeps it in `_extra`.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.stats = StreamStats()
         self.endpoint_unavailable = False
-        self._declared_fields = frozenset(self.schema["properties"])
-        self._warned_undeclared: set[str] = set()
 
     @cached_property
     def requests_session(self) -> requests.Session:  # type: ignore[override]
@@ -179,6 +190,17 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
         session.trust_env = False
         return session
+
+    @cached_property
+    def conformer(self) -> Conformer:
+        # Built on first use: by then a catalog given on the command line has been applied.
+        return Conformer(
+            self.effective_schema,
+            stream=self.name,
+            primary_keys=self.primary_keys,
+            ignored=self.ignored_fields,
+            warn=lambda message: self.log("%s", message, level=logging.WARNING),
+        )
 
     @property
     def url_base(self) -> str:
@@ -327,25 +349,21 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         records = json_body(response).get(self.records_key or self.name) or []
+        if not isinstance(records, list):
+            records = [records]
         self.stats.add(pages=1)
         self.log("%s: a page of %d records", self.name, len(records), level=logging.DEBUG)
-        yield from records
+        for record in records:
+            if isinstance(record, dict):
+                yield record
+            else:
+                self.conformer.skip()  # not an object: nothing to upsert
 
+    @override
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
-        if undeclared := row.keys() - self._declared_fields:
-            if new := undeclared - self._warned_undeclared:
-                self._warned_undeclared |= new
-                self.log(
-                    "%s: ignoring fields the schema does not declare: %s",
-                    self.name,
-                    ", ".join(sorted(new)),
-                    level=logging.WARNING,
-                )
-            for name in undeclared:
-                del row[name]
-        return row
+        return self.conformer(row)
 
     def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """The records of one partition, as the API pages them (calls read date windows)."""
@@ -380,8 +398,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.stats.add(records=records)
             self.stats.finish()
 
+    @override
     def log_sync_costs(self) -> None:
-        # The SDK's hook after every stream has synced: our summary of each.
+        # The SDK's hook after every stream has synced: the place for each stream's counts.
         super().log_sync_costs()
         if self.stats.started is not None:
             self.log("%s: %s", self.name, self.stats.summary())
+        if skipped := self.conformer.summary():
+            self.log("%s", skipped, level=logging.WARNING)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import logging
 import math
 import typing as t
 
 from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.conform import UTC_SECONDS, normalize_datetime
 from tap_amplemarket.progress import Progress, plural
 from tap_amplemarket.windows import (
     DensitySizer,
@@ -51,11 +53,10 @@ def isoformat_z(value: datetime.datetime) -> str:
 
 
 def call_time(value: t.Any) -> datetime.datetime | None:
-    """A call's start_date as sent, parsed; None if it cannot be placed in time."""
-    try:
-        return parse_timestamp(value) if isinstance(value, str) else None
-    except (ValueError, OverflowError):
-        return None
+    """A call's start_date as sent, read as the conformer reads it; None if it cannot be
+    placed in time."""
+    normal = normalize_datetime(value) if isinstance(value, str) else None
+    return None if normal is None else parse_timestamp(normal)
 
 
 class Page(t.NamedTuple):
@@ -77,24 +78,27 @@ class WindowMembership:
     """Whether a call belongs to a window; called once per call, so fast.
 
     A call whose start_date cannot be placed is delivered the first time it is seen and
-    never again in this run (padded windows may both return it).
+    never again in this run (padded windows may both return it), with its start_date null
+    (see conform.py): it moves no bookmark.
     """
 
     def __init__(self) -> None:
-        self.unplaceable_seen: set[str] = set()
+        self.unplaceable: set[str] = set()  # their ids, as text
 
     def __call__(self, window: Window, lower_z: str, upper_z: str, call: dict[str, t.Any]) -> bool:
         start_date = call.get("start_date")
-        if isinstance(start_date, str) and len(start_date) == 20 and start_date[-1] == "Z":
+        if isinstance(start_date, str) and UTC_SECONDS.fullmatch(start_date):
             # The API's usual form sorts as text, so no parsing is needed.
             return lower_z <= start_date < upper_z
         when = call_time(start_date)
         if when is not None:
             return window.lower <= when < window.upper
-        key = repr(call.get("id"))
-        if key in self.unplaceable_seen:
+        call.setdefault("start_date", None)  # the SDK's bookmark code reads it unguarded
+        key = repr(call.get("id"))  # an id of any type, as text
+        if key in self.unplaceable:
             return False
-        self.unplaceable_seen.add(key)
+        if call.get("id") is not None:  # else skipped, and counted, as keyless
+            self.unplaceable.add(key)
         return True
 
 
@@ -188,6 +192,14 @@ class CallsStream(AmplemarketStream):
                     plural(item.calls, "call"),
                     plural(item.pages, "page"),
                 )
+        if unplaceable := sorted(belongs.unplaceable):
+            self.log(
+                "calls: %d call(s) without a usable start_date were delivered once each, "
+                "without moving the bookmark (ids: %s)",
+                len(unplaceable),
+                ", ".join(unplaceable[:5]) + (", ..." if len(unplaceable) > 5 else ""),
+                level=logging.WARNING,
+            )
 
     def _fetch_window(self, window: Window, sizer: DensitySizer) -> Iterator[Page | WindowDone]:
         """The pages of one window (run in a worker thread), then its WindowDone.
@@ -283,6 +295,7 @@ class LeadListsStream(AmplemarketStream):
 
     name = "lead_lists"
     path = "/lead-lists"
+    ignored_fields = ("leads",)  # loaded into lead_list_entries
     child_context_key = "lead_list_id"
 
 

@@ -49,8 +49,6 @@ DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
 MAX_DAYS = 3650
 #: More workers than this only wait for the rate limiter.
 MAX_CONCURRENT_REQUESTS = 16
-#: Shortest window_days accepted: one hour (windows shrink by themselves for dense data).
-MIN_WINDOW_DAYS = 1 / 24
 
 
 class TapAmplemarket(Tap):
@@ -99,7 +97,7 @@ class TapAmplemarket(Tap):
         ),
         th.Property(
             "window_days",
-            th.NumberType,
+            th.IntegerType,
             default=7,
             title="Window days",
             description=(
@@ -110,7 +108,7 @@ class TapAmplemarket(Tap):
         ),
         th.Property(
             "lookback_window_days",
-            th.NumberType,
+            th.IntegerType,
             default=3,
             title="Lookback window days",
             description=(
@@ -317,11 +315,6 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             f"max_concurrent_requests must be at most {MAX_CONCURRENT_REQUESTS} "
             f"(got {config['max_concurrent_requests']}): the API's quota is per key"
-        )
-    if 0 < numbers.get("window_days", 1) < MIN_WINDOW_DAYS:
-        errors.append(
-            f"window_days must be at least {MIN_WINDOW_DAYS:.4f} (one hour; got "
-            f"{config['window_days']}): windows shrink by themselves where calls are dense"
         )
     url = urlparse(str(config.get("api_url", "")))
     if url.scheme not in {"http", "https"} or not url.netloc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -13,9 +14,11 @@ import typing as t
 from collections import Counter
 
 import backoff
+import jsonschema
 import pytest
 
 from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.conform import EXTRA
 from tap_amplemarket.fake_api import Dataset, FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.tap import TapAmplemarket
 
@@ -61,6 +64,52 @@ def parse_messages(stdout: str) -> list[dict[str, t.Any]]:
     return messages
 
 
+def strict_schema(schema: dict[str, t.Any], name: str = "") -> dict[str, t.Any]:
+    """`schema` with every declared object closed (`additionalProperties: false`), except
+    the free-form `_extra`: an undeclared field in a record fails validation."""
+    strict = dict(schema)
+    types = strict.get("type", [])
+    if "object" in ([types] if isinstance(types, str) else types) and name != EXTRA:
+        strict.setdefault("additionalProperties", False)
+    if "properties" in strict:
+        strict["properties"] = {
+            key: strict_schema(value, key) for key, value in strict["properties"].items()
+        }
+    if isinstance(strict.get("items"), dict):
+        strict["items"] = strict_schema(strict["items"])
+    return strict
+
+
+@functools.cache
+def record_validator(schema_json: str) -> jsonschema.Draft7Validator:
+    format_checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+    # jsonschema checks date-time only with rfc3339-validator installed (a test extra).
+    assert "date-time" in format_checker.checkers, "pip install rfc3339-validator"
+    return jsonschema.Draft7Validator(
+        strict_schema(json.loads(schema_json)), format_checker=format_checker
+    )
+
+
+def assert_records_conform(messages: list[t.Any]) -> None:
+    """Every RECORD is valid, as a target would check it, against the latest SCHEMA of its
+    stream (Draft 7, date-time formats checked, undeclared fields refused)."""
+    schemas: dict[str, str] = {}
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        if message.get("type") == "SCHEMA":
+            schemas[message["stream"]] = json.dumps(message["schema"], sort_keys=True)
+        elif message.get("type") == "RECORD":
+            stream = message["stream"]
+            assert stream in schemas, f"a {stream} RECORD came before any {stream} SCHEMA"
+            error = jsonschema.exceptions.best_match(
+                record_validator(schemas[stream]).iter_errors(message["record"])
+            )
+            assert error is None, (
+                f"{stream} record does not fit its SCHEMA at {error.json_path}: {error.message}"
+            )
+
+
 def sync(config: dict[str, t.Any], state: dict | None = None) -> SyncResult:
     """Run a full sync in this process, returning the Singer messages it wrote."""
     buffer = io.BytesIO()
@@ -68,7 +117,9 @@ def sync(config: dict[str, t.Any], state: dict | None = None) -> SyncResult:
     with contextlib.redirect_stdout(wrapper):
         TapAmplemarket(config=config, state=state, validate_config=True).sync_all()
         wrapper.flush()
-    return SyncResult(parse_messages(buffer.getvalue().decode()))
+    messages = parse_messages(buffer.getvalue().decode())
+    assert_records_conform(messages)
+    return SyncResult(messages)
 
 
 def run_cli(
@@ -103,9 +154,9 @@ def run_cli(
         env={**os.environ, **(env or {})},
         check=False,
     )
-    return SyncResult(
-        parse_messages(completed.stdout), completed.stdout, completed.stderr, completed.returncode
-    )
+    messages = parse_messages(completed.stdout)
+    assert_records_conform(messages)
+    return SyncResult(messages, completed.stdout, completed.stderr, completed.returncode)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from scripts.process_group import run_in_group
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
+from tap_amplemarket.fake_api.dataset import SampleFactory, add_surprises, isoformat_z
 from tests.conftest import COLLECTIONS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -220,6 +220,66 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
 
         state = meltano(["state", "list"], env).stdout
         assert "tap-amplemarket-to-target-postgres" in state
+
+
+def test_meltano_run_loads_surprising_records_and_keeps_what_did_not_fit(postgres, meltano_env):
+    data = sample_dataset(200, users=3, days=30)
+    surprises = add_surprises(data, datetime.datetime(2025, 12, 1, 6, tzinfo=datetime.timezone.utc))
+    schema = "amplemarket_surprises"  # apart from the other test's tables and state
+    with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        env = {
+            **meltano_env,
+            "TAP_AMPLEMARKET_API_URL": api.url,
+            "TAP_AMPLEMARKET_START_DATE": "2025-12-01T00:00:00Z",
+            "TAP_AMPLEMARKET_END_DATE": "2026-06-02T00:00:00Z",
+            "TAP_AMPLEMARKET_WINDOW_DAYS": "200",
+            "TARGET_POSTGRES_HOST": "127.0.0.1",
+            "TARGET_POSTGRES_PORT": str(postgres.port),
+            "TARGET_POSTGRES_USER": "postgres",
+            "TARGET_POSTGRES_PASSWORD": "",
+            "TARGET_POSTGRES_DATABASE": "postgres",
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        }
+        meltano(
+            [
+                "run",
+                "--full-refresh",
+                "--no-state-update",
+                "--refresh-catalog",
+                "tap-amplemarket",
+                "target-postgres",
+            ],
+            env,
+        )
+
+    loaded = {row[0] for row in postgres.query(f"select id from {schema}.calls")}
+    assert loaded == {str(call["id"]) for call in data.calls if call["id"] is not None}
+
+    def calls_value(sql: str, surprise: str) -> str:
+        return postgres.scalar(
+            f"select {sql} from {schema}.calls where id = '{surprises[surprise]['id']}'"
+        )
+
+    assert calls_value("_extra->'transcript'->0->>'text'", "transcript_list") == "Hello"
+    assert calls_value("coalesce(transcript, 'null')", "transcript_list") == "null"
+    assert calls_value("duration", "duration_string") == "12"
+    assert calls_value("_extra->>'contact'", "contact_string") == "Jane Roe <jane@x.example>"
+    assert calls_value("_extra->>'contact.phone'", "contact_unknown_field") == "+1 555 0100"
+    assert calls_value("_extra->>'start_date'", "bad_date") == "2025-13-45"
+    assert calls_value("coalesce(start_date::text, 'null')", "bad_date") == "null"
+    assert calls_value("_extra->>'sentiment'", "unknown_field") == "positive"
+    assert calls_value('"from"', "numeric_phone") == "15551234567"
+    types = dict(
+        postgres.query(
+            "select column_name, data_type from information_schema.columns "
+            f"where table_schema = '{schema}' and table_name = 'calls'"
+        )
+    )
+    assert types["_extra"] == "jsonb"
+    # target-postgres stores a missing _extra as JSON null: `?` finds the rows that have one.
+    assert postgres.query(
+        f"select _extra->>'mailboxes[1]' from {schema}.users where _extra ? 'mailboxes[1]'"
+    ) == [["not a mailbox"]]
 
 
 def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):

@@ -239,3 +239,72 @@ def sample_dataset(
     ]
     data.account_info = {"account": {"id": factory.uuid(), "name": "Acme"}, "credits": 1000}
     return data
+
+
+def add_surprises(data: Dataset, when: datetime.datetime, seed: int = 11) -> dict[str, Record]:
+    """Add to `data` records the API's docs do not promise: wrong types, unknown fields, bad
+    dates, missing ids. Returns the surprising calls by name.
+
+    The calls start at `when`, an hour apart. `when` must be earlier than every call in
+    `data`: the call without an id is then the oldest, so it never ends a page that has a
+    next link (the fake's cursor is the last call's id).
+    """
+    factory = SampleFactory(seed)
+
+    def call(hours: int, **fields: t.Any) -> Record:
+        record = factory.call(when + datetime.timedelta(hours=hours), data.users, [])
+        record.update(fields)
+        return record
+
+    calls = {
+        "no_id": call(0, id=None),
+        "transcript_list": call(1, transcript=[{"speaker": "rep", "text": "Hello"}]),
+        "duration_string": call(2, duration="12"),
+        "contact_string": call(3, contact="Jane Roe <jane@x.example>"),
+        "contact_unknown_field": call(
+            4, contact={"id": factory.uuid(), "name": "Jane", "phone": "+1 555 0100"}
+        ),
+        "bad_date": call(5, start_date="2025-13-45"),
+        "offset_date": call(6),
+        "naive_date": call(7),
+        "numeric_phone": call(8, **{"from": 15551234567}),
+        "integer_id": call(9, id=424242),
+        "unknown_field": call(10, sentiment="positive"),
+        "boolean_string": call(11, answered="true"),
+        "own_extra": call(12, _extra={"sent": "by the API"}),
+    }
+    # Date-times written other ways: an offset (the instant is `at`), and naive (UTC).
+    at = when + datetime.timedelta(hours=6)
+    calls["offset_date"]["start_date"] = (at + datetime.timedelta(hours=2)).strftime(
+        "%Y-%m-%dT%H:%M:%S+02:00"
+    )
+    calls["naive_date"]["start_date"] = (at + datetime.timedelta(hours=1)).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+    data.calls.extend(calls.values())
+
+    user = data.users[0]
+    data.users.append(
+        {
+            **user,
+            "id": factory.uuid(),
+            "mailboxes": [
+                {"id": factory.uuid(), "email": user["email"]},
+                "not a mailbox",
+                {"id": 5, "email": user["email"], "provider": "google"},
+            ],
+        }
+    )
+    data.mailboxes.append(
+        {
+            **data.mailboxes[0],
+            "id": factory.uuid(),
+            "daily_email_limit": "200",
+            "created_at": "2025-01-02T10:00:00.123+01:00",
+        }
+    )
+    data.tasks.append({**data.tasks[0], "id": factory.uuid(), "due_on": "2026-05-20T00:00:00Z"})
+    data.dispositions.append({"name": "No id", "slug": "no_id", "action": "complete"})
+    data.dispositions.append("not a disposition")  # type: ignore[arg-type]
+    data.lead_lists[0]["leads"].append({"email": "no-id@prospect.example", "first_name": "No"})
+    return calls
