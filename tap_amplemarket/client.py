@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import logging
 import typing as t
@@ -17,6 +18,7 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
+from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tap_amplemarket import schemas
@@ -201,6 +203,40 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             ignored=self.ignored_fields,
             warn=lambda message: self.log("%s", message, level=logging.WARNING),
         )
+
+    @cached_property
+    def every_field_selected(self) -> bool:
+        # Read on first record: by then the catalog's selection has been applied.
+        return all(self.mask.values())
+
+    @override
+    def _generate_record_messages(
+        self, record: dict[str, t.Any]
+    ) -> t.Generator[RecordMessage, None, None]:
+        # The SDK walks every record for deselected fields, a fifth of a sync's CPU, and no
+        # public hook skips the walk: skip it when nothing is deselected (the usual case).
+        # TYPE_CONFORMANCE_LEVEL is NONE, so the SDK's other step leaves records alone.
+        if not self.every_field_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=now,
+                )
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        # No child streams, no contexts: the SDK would build one per record and discard it.
+        if self.child_streams:
+            yield from super().generate_child_contexts(record, context)
 
     @property
     def url_base(self) -> str:

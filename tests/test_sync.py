@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl
 
 import pytest
@@ -177,3 +178,27 @@ def test_a_path_prefixed_api_url_is_kept_for_next_pages(api, config):
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in api.data.calls)
     assert seen_paths
     assert all(path.startswith("/amplemarket/") for path in seen_paths)
+
+
+def test_deselected_fields_are_left_out_and_selected_ones_kept(api, config, tmp_path):
+    from tests.conftest import run_cli
+
+    catalog = json.loads(run_cli(["--discover"], config, tmp_path).stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if stream["tap_stream_id"] == "calls" and entry["breadcrumb"] in (
+                [],
+                ["properties", "notes"],
+            ):
+                entry["metadata"]["selected"] = entry["breadcrumb"] == []
+            elif entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == "users"
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+
+    result = run_cli(["--catalog", str(tmp_path / "catalog.json")], config, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    calls, users = result.records("calls"), result.records("users")
+    assert len(calls) == len(api.data.calls)
+    assert all("notes" not in call and "contact" in call for call in calls)
+    assert all("mailboxes" in user for user in users), "a fully selected stream keeps all"
