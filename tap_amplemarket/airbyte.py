@@ -26,15 +26,11 @@ from singer_sdk.contrib.msgspec import encoder, serialize_jsonl
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _plugin_log_level
 from singer_sdk.singerlib import RecordMessage, StateMessage
+from typing_extensions import override
 
 from tap_amplemarket.errors import AuthenticationError, redact
 from tap_amplemarket.tap import TapAmplemarket, failure_message
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
-
-if sys.version_info >= (3, 12):
-    from typing import override
-else:  # singer-sdk installs typing_extensions only below 3.13
-    from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence

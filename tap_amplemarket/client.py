@@ -35,6 +35,7 @@ from tap_amplemarket.errors import (
 )
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RetryPolicy
+from tap_amplemarket.throttle import PacedLimiter
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +45,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-    from tap_amplemarket.throttle import PacedLimiter
 
 _BODY_CACHE_KEY = "_amplemarket_body"
 
@@ -126,11 +126,13 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         self.on_cycle = on_cycle
         self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
 
+    @override
     def continue_if_empty(self, response: requests.Response) -> bool:
         # An empty page ends the listing only if it has no next link (see get_next_url);
         # the SDK would stop at once, with a line that reads like an error.
         return True
 
+    @override
     def get_next_url(self, response: requests.Response) -> str | None:
         self._pages_seen.add(page_identity(str(response.request.url)))
         links = json_body(response).get("_links")
@@ -181,10 +183,13 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.stats = StreamStats()
+        #: Every request passes it; the tap hands all its streams one (the quota is per key).
+        self.rate_limiter = PacedLimiter(self.config["max_requests_per_minute"])
         self.endpoint_unavailable = False
 
     @cached_property
-    def requests_session(self) -> requests.Session:  # type: ignore[override]
+    @override
+    def requests_session(self) -> requests.Session:
         # Bounds each whole response, not only each socket read (see deadline.py).
         session = DeadlineSession(self.timeout)
         # Honour HTTP(S)_PROXY/NO_PROXY, but read them once: requests otherwise rescans the
@@ -239,32 +244,32 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             yield from super().generate_child_contexts(record, context)
 
     @property
+    @override
     def url_base(self) -> str:
         return str(self.config["api_url"]).rstrip("/")
 
     @cached_property
+    @override
     def authenticator(self) -> BearerTokenAuthenticator:
         return BearerTokenAuthenticator(token=self.config["api_key"])
 
     @property
+    @override
     def http_headers(self) -> dict[str, str]:
         return {"Accept": "application/json"}
 
     @property
+    @override
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 60))
+        return int(self.config["request_timeout"])
 
     @property
     def page_size(self) -> int | None:
         if self.max_page_size is None:
             return None
-        return min(int(self.config.get("page_size", 100)), self.max_page_size)
+        return min(int(self.config["page_size"]), self.max_page_size)
 
-    @property
-    def rate_limiter(self) -> PacedLimiter:
-        # One limiter per tap: the API's quota is per key, shared by all streams.
-        return self._tap.rate_limiter  # type: ignore[attr-defined,no-any-return]
-
+    @override
     def get_new_paginator(self) -> NextLinkPaginator:
         return NextLinkPaginator(self.url_base, self._log_link_cycle)
 
@@ -277,6 +282,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             level=logging.WARNING,
         )
 
+    @override
     def get_url_params(
         self,
         context: Context | None,
@@ -287,6 +293,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             params["page[size]"] = self.page_size
         return params
 
+    @override
     def get_child_context(
         self, record: dict[str, t.Any], context: Context | None
     ) -> Context | None:
@@ -298,6 +305,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         """Query filters of the first page; later pages reuse them through the next link."""
         return {}
 
+    @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         request = super().get_http_request(page=page)
         if page.next_page_token is not None:
@@ -306,6 +314,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             request.params = {}
         return request
 
+    @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
@@ -336,11 +345,13 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         super().validate_response(response)  # 5xx: retriable
         json_body(response)
 
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's message without the body: a body can echo the request, key included.
         kind = "Server" if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR else "Client"
         return f"{response.status_code} {kind} Error: {response.reason} for GET {self.path}"
 
+    @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         # One loop for every fault (see retries.py), every attempt through the shared limiter.
         policy = RetryPolicy(
@@ -377,12 +388,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             level=logging.WARNING,
         )
 
+    @override
     def backoff_wait_generator(self) -> t.Generator[float, None, None]:
         return backoff.expo(factor=self.backoff_factor, max_value=60)
 
+    @override
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_retries", 8))
+        return int(self.config["max_retries"])
 
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         records = json_body(response).get(self.records_key or self.name) or []
         if not isinstance(records, list):
@@ -405,6 +419,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         """The records of one partition, as the API pages them (calls read date windows)."""
         return self.request_records(context)
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         if self.endpoint_unavailable:
             return

@@ -17,6 +17,7 @@ import typing as t
 
 import requests
 from requests.adapters import HTTPAdapter
+from typing_extensions import override
 from urllib3 import PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -130,10 +131,12 @@ _POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class _DeadlineAdapter(HTTPAdapter):
+    @override
     def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
 
+    @override
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: t.Any) -> PoolManager:
         manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if isinstance(manager, ProxyManager):  # SOCKS managers keep their own pools
@@ -151,6 +154,7 @@ class DeadlineSession(requests.Session):
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 
+    @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         deadline = _Deadline(time.monotonic() + self.total_seconds)
         _current.deadline = deadline

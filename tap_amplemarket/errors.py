@@ -10,6 +10,7 @@ import typing as t
 
 import msgspec
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     import requests
@@ -73,6 +74,7 @@ class SecretFilter(logging.Filter):
         super().__init__()
         self.secret = secret
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if self.secret in message:

@@ -14,6 +14,7 @@ from singer_sdk.exceptions import (
     AbortedSyncPausedException,
     MaxRecordsLimitException,
 )
+from typing_extensions import override
 
 
 def _dry_run_stop(record: logging.LogRecord) -> bool:
@@ -35,6 +36,7 @@ def _state_helper_warning(record: logging.LogRecord) -> bool:
 
 
 class SdkNoiseFilter(logging.Filter):
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not (_dry_run_stop(record) or _state_helper_warning(record))
 

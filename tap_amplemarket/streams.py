@@ -8,9 +8,12 @@ import logging
 import math
 import typing as t
 
+from typing_extensions import override
+
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.conform import UTC_SECONDS, normalize_datetime
 from tap_amplemarket.progress import Progress, plural
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tap_amplemarket.windows import (
     DensitySizer,
     OrderedFetcher,
@@ -39,17 +42,6 @@ SPLIT_ABOVE_TARGET = 3
 SPLIT_MIN_SAMPLE = 20
 #: Pages fetched ahead of the one being written, across all concurrent windows.
 MAX_PAGES_AHEAD = 48
-
-
-def parse_timestamp(value: str) -> datetime.datetime:
-    """Parse an ISO 8601 timestamp; naive values are taken as UTC."""
-    # Python 3.10's fromisoformat does not read a trailing "Z".
-    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
-
-def isoformat_z(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def call_time(value: t.Any) -> datetime.datetime | None:
@@ -123,7 +115,7 @@ class CallsStream(AmplemarketStream):
         floor = parse_timestamp(config_start) if config_start else DEFAULT_START
         start = self.get_starting_timestamp(context) or floor
         if self.stream_state.get("replication_key_value"):
-            start -= datetime.timedelta(days=float(self.config.get("lookback_window_days", 3)))
+            start -= datetime.timedelta(days=self.config["lookback_window_days"])
         start = max(start, floor)
         config_end = self.config.get("end_date")
         end = (
@@ -133,6 +125,7 @@ class CallsStream(AmplemarketStream):
         )
         return start, end
 
+    @override
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
         return dict(context or {})  # a window's query (see window_query)
 
@@ -144,13 +137,14 @@ class CallsStream(AmplemarketStream):
             "start_date_to": isoformat_z(window.upper + BOUNDARY_PAD),
         }
 
+    @override
     def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         start, end = self.sync_range(context)
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
         page_size = self.page_size or 1
-        workers = int(self.config.get("max_concurrent_requests", 4))
+        workers = self.config["max_concurrent_requests"]
         sizer = DensitySizer(
-            initial=datetime.timedelta(days=float(self.config.get("window_days", 7))),
+            initial=datetime.timedelta(days=self.config["window_days"]),
             target_calls=TARGET_PAGES_PER_WINDOW * page_size,
             workers=workers,
         )
@@ -271,6 +265,7 @@ class TasksStream(AmplemarketStream):
     parent_stream_type = UsersStream
     state_partitioning_keys: t.ClassVar[list[str]] = []  # full table: no per-user state to keep
 
+    @override
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
         return {"user_id": context["user_id"]} if context else {}
 
@@ -310,6 +305,7 @@ class LeadListEntriesStream(AmplemarketStream):
     partition_404_means_deleted = True
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
+    @override
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:

@@ -19,10 +19,13 @@ import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
+from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.errors import AmplemarketError, BadStateError, redact, redact_logs
 from tap_amplemarket.throttle import PacedLimiter
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
 
 if t.TYPE_CHECKING:
@@ -30,18 +33,13 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.streams import Stream
 
-STREAM_TYPES: tuple[type[Stream], ...] = (
-    streams.CallsStream,
-    streams.DispositionsStream,
-    streams.UsersStream,
-    streams.TasksStream,
-    streams.SequencesStream,
-    streams.MailboxesStream,
-    streams.LeadListsStream,
-    streams.LeadListEntriesStream,
-    streams.ExcludedDomainsStream,
-    streams.ExcludedEmailsStream,
-    streams.AccountsStream,
+#: Every stream class of streams.py, in the order declared there: a class is a stream.
+STREAM_TYPES: tuple[type[AmplemarketStream], ...] = tuple(
+    value
+    for value in vars(streams).values()
+    if isinstance(value, type)
+    and issubclass(value, AmplemarketStream)
+    and value.__module__ == streams.__name__
 )
 
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
@@ -190,19 +188,25 @@ class TapAmplemarket(Tap):
     def rate_limiter(self) -> PacedLimiter:
         return PacedLimiter(int(self.config["max_requests_per_minute"]))
 
+    @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         super().load_state(checked_state(state))
 
+    @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         # The SDK's handler exits 0, which tells a scheduler that a cut-short sync succeeded.
         self.message_writer.interrupt(signum)  # type: ignore[attr-defined]
 
+    @override
     def discover_streams(self) -> list[Stream]:
-        streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
         sdk_logs.quiet(logging.getLogger("singer_sdk"))  # where the state helper logs
-        for stream in streams:
+        found: list[Stream] = []
+        for stream_type in STREAM_TYPES:
+            stream = stream_type(tap=self)
+            stream.rate_limiter = self.rate_limiter  # one quota per key: one limiter
             sdk_logs.quiet(stream.logger)
-        return streams
+            found.append(stream)
+        return found
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
@@ -237,7 +241,7 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
     try:
         if key != streams.CallsStream.replication_key:
             raise ValueError
-        bookmark = streams.parse_timestamp(str(value))
+        bookmark = parse_timestamp(str(value))
     except (ValueError, OverflowError):
         msg = (
             f"The state of stream calls has bookmark {key}={value!r}, not a start_date "
@@ -251,7 +255,7 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
             "syncing from now instead",
             value,
         )
-        calls["replication_key_value"] = streams.isoformat_z(now)
+        calls["replication_key_value"] = isoformat_z(now)
     return state
 
 
@@ -273,7 +277,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         if value is None:
             continue
         try:
-            dates[key] = streams.parse_timestamp(str(value))
+            dates[key] = parse_timestamp(str(value))
         except ValueError:
             errors.append(
                 f"{key} {value!r} is not an ISO 8601 date-time: use e.g. 2024-01-31T00:00:00Z"

@@ -9,6 +9,7 @@ import typing as t
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
+from typing_extensions import override
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
@@ -42,6 +43,7 @@ class CheckpointFlushingWriter(MsgSpecWriter):
         self._signal: int | None = None
         atexit.register(self.flush)
 
+    @override
     def write_message(self, message: Message) -> None:
         self._pending += self.format_message(message)
         if len(self._pending) >= CHUNK_BYTES or not isinstance(message, RecordMessage):

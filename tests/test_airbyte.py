@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from tap_amplemarket.airbyte import SDK_SETTINGS, trace_error
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.tap import STREAM_TYPES, TapAmplemarket
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import SECRET_LOOKING_KEY, config_for, sync
 from tests.test_incremental import late_call
 
@@ -317,16 +318,12 @@ def test_an_incremental_read_resumes_from_airbyte_state_and_full_refresh_ignores
         state=state,
     )
 
-    lookback = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00")) - datetime.timedelta(
-        days=3
-    )
+    lookback = parse_timestamp(newest) - datetime.timedelta(days=3)
     for run in (second, legacy):
         ids = [r["id"] for r in run.records("calls")]
         assert late["id"] in ids
         assert len(ids) < len(first.records("calls")) / 4
-        assert all(
-            r["start_date"] >= lookback.strftime("%Y-%m-%dT%H:%M:%SZ") for r in run.records("calls")
-        )
+        assert all(r["start_date"] >= isoformat_z(lookback) for r in run.records("calls"))
         assert run.stream_states("calls")[-1]["replication_key_value"] == late["start_date"]
     assert len(full.records("calls")) == len(api.data.calls), "full refresh reads everything"
 

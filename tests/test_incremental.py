@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
+from tap_amplemarket.fake_api.dataset import SampleFactory
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import config_for, parse_messages, sync
 
 
@@ -21,7 +22,7 @@ def bookmark(state: dict) -> str:
 
 def late_call(api: FakeAmplemarketAPI, start_date: str) -> dict:
     call = SampleFactory(seed=99).call(
-        datetime.datetime.fromisoformat(start_date.replace("Z", "+00:00")),
+        parse_timestamp(start_date),
         api.data.users,
         api.data.dispositions,
     )
@@ -75,9 +76,7 @@ def test_incremental_rerun_fetches_only_new_calls_with_a_handful_of_requests(api
 
     assert new_call["id"] in second.ids("calls")
     assert len(api.requests_to("/calls")) <= 2, [r.params for r in api.requests]
-    lookback_start = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00")) - (
-        datetime.timedelta(days=3)
-    )
+    lookback_start = parse_timestamp(newest) - (datetime.timedelta(days=3))
     assert all(c["start_date"] >= isoformat_z(lookback_start) for c in second.records("calls"))
     assert len(second.ids("calls")) < len(first.ids("calls")) / 4
     assert bookmark(second.last_state) == new_call["start_date"]
@@ -85,9 +84,7 @@ def test_incremental_rerun_fetches_only_new_calls_with_a_handful_of_requests(api
 
 def test_a_call_logged_late_before_the_bookmark_is_picked_up(api, config):
     first = sync(config)
-    two_days_before = datetime.datetime.fromisoformat(
-        bookmark(first.last_state).replace("Z", "+00:00")
-    ) - datetime.timedelta(days=2)
+    two_days_before = parse_timestamp(bookmark(first.last_state)) - datetime.timedelta(days=2)
     late = late_call(api, isoformat_z(two_days_before))
 
     default_lookback = sync(config, state=first.last_state)

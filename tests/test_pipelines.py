@@ -17,7 +17,8 @@ import pytest
 
 from scripts.process_group import run_in_group
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory, add_surprises, isoformat_z
+from tap_amplemarket.fake_api.dataset import SampleFactory, add_surprises
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import COLLECTIONS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -201,7 +202,7 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
 
         # Second, incremental run: two new calls and one logged late, 2 days back.
         newest = max(c["start_date"] for c in data.calls)
-        newest_at = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00"))
+        newest_at = parse_timestamp(newest)
         added = [
             new_call(api, now - datetime.timedelta(hours=2), seed=1),
             new_call(api, now - datetime.timedelta(hours=1), seed=2),

@@ -16,7 +16,8 @@ import pytest
 from airbyte.caches import DuckDBCache
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory, isoformat_z
+from tap_amplemarket.fake_api.dataset import SampleFactory
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 
 KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
 LOOKBACK_DAYS = 3
@@ -70,9 +71,7 @@ def test_pyairbyte_syncs_into_duckdb_and_then_reads_only_the_lookback(
     state = cache.get_state_provider("source-amplemarket").get_stream_state("calls")
     assert state.stream.stream_state.replication_key_value == newest
 
-    logged_late = datetime.datetime.fromisoformat(newest.replace("Z", "+00:00")) - (
-        datetime.timedelta(days=LOOKBACK_DAYS - 1)
-    )
+    logged_late = parse_timestamp(newest) - (datetime.timedelta(days=LOOKBACK_DAYS - 1))
     late = SampleFactory(seed=99).call(logged_late, api.data.users, api.data.dispositions)
     api.add_call(late)
     source.select_streams(["calls"])

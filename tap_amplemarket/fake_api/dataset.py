@@ -8,6 +8,8 @@ import random
 import typing as t
 import uuid
 
+from tap_amplemarket.timefmt import isoformat_z
+
 Record = dict[str, t.Any]
 
 DISPOSITIONS = [
@@ -16,10 +18,6 @@ DISPOSITIONS = [
     ("No answer", "no_answer", "next_stage"),
     ("Left voicemail", "left_voicemail", "next_stage"),
 ]
-
-
-def isoformat_z(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclasses.dataclass

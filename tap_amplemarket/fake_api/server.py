@@ -24,7 +24,10 @@ import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tap_amplemarket.fake_api.dataset import Dataset, Record, isoformat_z, sample_dataset
+from typing_extensions import override
+
+from tap_amplemarket.fake_api.dataset import Dataset, Record, sample_dataset
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 
 DEFAULT_PAGE_SIZE = 20
 FAULT_KINDS = (
@@ -133,7 +136,7 @@ class TokenBucket:
 
 def parse_date_param(name: str, value: str) -> str:
     try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_timestamp(value)
     except ValueError:
         raise APIError(400, "unsupported_value", "Invalid date format", name) from None
     if parsed.tzinfo is None:
@@ -360,6 +363,7 @@ class FakeAmplemarketAPI:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # else keep-alive responses stall on delayed ACKs
 
+            @override
             def log_message(self, format: str, *args: t.Any) -> None:
                 """Quiet: tests read `api.requests` instead."""
 
@@ -498,7 +502,7 @@ def main() -> None:
     parser.add_argument("--quota", type=float, help="requests per minute (429 beyond)")
     args = parser.parse_args()
     end = (
-        datetime.datetime.fromisoformat(args.end.replace("Z", "+00:00"))
+        parse_timestamp(args.end)
         if args.end
         else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     )
