@@ -413,7 +413,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def post_process(
         self, row: dict[str, t.Any], context: Context | None = None
     ) -> dict[str, t.Any] | None:
-        return self.conformer(row)
+        record = self.conformer(row)
+        if record is not None:
+            self.stats.records += 1  # main thread only: no lock
+        return record
 
     def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """The records of one partition, as the API pages them (calls read date windows)."""
@@ -424,18 +427,16 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if self.endpoint_unavailable:
             return
         self.stats.start()
-        records, pages = 0, self.stats.pages
+        records, pages = self.stats.records, self.stats.pages
         try:
-            for record in self.read_records(context):
-                records += 1
-                yield record
+            yield from self.read_records(context)
             if context is not None:  # one line per partition; a whole stream has its summary
                 where = ", ".join(f"{k}={v}" for k, v in context.items())
                 self.log(
                     "%s [%s]: %s in %s",
                     self.name,
                     where,
-                    plural(records, "record"),
+                    plural(self.stats.records - records, "record"),
                     plural(self.stats.pages - pages, "page"),
                 )
         except EndpointNotAvailableError as exc:
@@ -446,7 +447,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.endpoint_unavailable = True
             self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)
         finally:
-            self.stats.add(records=records)
             self.stats.finish()
 
     @override

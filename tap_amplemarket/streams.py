@@ -11,7 +11,7 @@ import typing as t
 from typing_extensions import override
 
 from tap_amplemarket.client import AmplemarketStream
-from tap_amplemarket.conform import UTC_SECONDS, normalize_datetime
+from tap_amplemarket.conform import normalize_datetime
 from tap_amplemarket.progress import Progress, plural
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tap_amplemarket.windows import (
@@ -66,8 +66,8 @@ class WindowDone(t.NamedTuple):
     pages: int
 
 
-class WindowMembership:
-    """Whether a call belongs to a window; called once per call, so fast.
+class WindowFilter:
+    """Keeps the calls of a page that belong to its window; runs on every call, so fast.
 
     A call whose start_date cannot be placed is delivered the first time it is seen and
     never again in this run (padded windows may both return it), with its start_date null
@@ -77,12 +77,22 @@ class WindowMembership:
     def __init__(self) -> None:
         self.unplaceable: set[str] = set()  # their ids, as text
 
-    def __call__(self, window: Window, lower_z: str, upper_z: str, call: dict[str, t.Any]) -> bool:
-        start_date = call.get("start_date")
-        if isinstance(start_date, str) and UTC_SECONDS.fullmatch(start_date):
-            # The API's usual form sorts as text, so no parsing is needed.
-            return lower_z <= start_date < upper_z
-        when = call_time(start_date)
+    def keep(self, window: Window, calls: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+        lower_z, upper_z = isoformat_z(window.lower), isoformat_z(window.upper)
+        kept = []
+        for call in calls:
+            start_date = call.get("start_date")
+            if type(start_date) is str and len(start_date) == 20 and start_date[19] == "Z":
+                # The API's usual form sorts as text: no parsing. (A bad date of that shape,
+                # "2025-13-45T...Z", is placed by its text too: in exactly one window.)
+                if lower_z <= start_date < upper_z:
+                    kept.append(call)
+            elif self._belongs(window, call):
+                kept.append(call)
+        return kept
+
+    def _belongs(self, window: Window, call: dict[str, t.Any]) -> bool:
+        when = call_time(call.get("start_date"))
         if when is not None:
             return window.lower <= when < window.upper
         call.setdefault("start_date", None)  # the SDK's bookmark code reads it unguarded
@@ -154,23 +164,18 @@ class CallsStream(AmplemarketStream):
             workers=workers,
             max_buffered=MAX_PAGES_AHEAD,
         )
-        belongs = WindowMembership()
+        belongs = WindowFilter()
         progress = Progress(self.stats)
-        written = 0
         for item in fetcher:
             if isinstance(item, Page):
-                lower_z, upper_z = isoformat_z(item.window.lower), isoformat_z(item.window.upper)
-                for call in item.records:
-                    if belongs(item.window, lower_z, upper_z, call):
-                        written += 1
-                        yield call
+                yield from belongs.keep(item.window, item.records)
                 if progress.due():
                     self.log(
                         "calls: %s written so far; in window [%s, %s); %.0f requests/min; "
                         "about %d windows to go, until %s",
-                        f"{written:,}",
-                        lower_z,
-                        upper_z,
+                        f"{self.stats.records:,}",
+                        isoformat_z(item.window.lower),
+                        isoformat_z(item.window.upper),
                         progress.requests_per_minute(),
                         math.ceil((end - item.window.upper) / item.window.span),
                         isoformat_z(end),

@@ -178,3 +178,24 @@ def test_the_sample_data_fits_the_declared_types(api, config, tmp_path):
     assert all(
         r.get("_extra") is None for stream in ("calls", "accounts") for r in result.records(stream)
     )
+
+
+def test_a_bad_date_in_the_usual_shape_is_delivered_once_and_moves_no_bookmark(tmp_path):
+    data = sample_dataset(60, days=20, end=datetime.datetime(2026, 4, 21, tzinfo=UTC))
+    odd = SampleFactory(3).call(SURPRISES_AT, data.users, data.dispositions)
+    odd["start_date"] = "2026-04-15T25:61:61Z"  # 20 characters ending in Z, not a time
+    data.calls.append(odd)
+
+    with FakeAmplemarketAPI(data, api_key=SECRET_LOOKING_KEY) as api:
+        config = config_for(
+            api, start_date="2026-04-01T00:00:00Z", end_date="2026-04-21T00:00:00Z", window_days=1
+        )
+        result = run_cli([], config, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Counter(result.ids())[odd["id"]] == 1
+    delivered = next(r for r in result.records("calls") if r["id"] == odd["id"])
+    assert delivered["start_date"] is None
+    assert delivered["_extra"] == {"start_date": "2026-04-15T25:61:61Z"}
+    bookmark = result.last_state["bookmarks"]["calls"]["replication_key_value"]
+    assert bookmark == max(c["start_date"] for c in data.calls if c is not odd)
