@@ -118,6 +118,19 @@ class CallsStream(AmplemarketStream):
     name = "calls"
     path = "/calls"
     replication_key = "start_date"
+    _newest_written: str | None = None
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: Context | None = None
+    ) -> None:
+        # The SDK converts and compares the bookmark value of every record; in a newest-first
+        # window only a call newer than any before can raise it (no public hook skips it).
+        value = latest_record.get("start_date")
+        if value is None or (self._newest_written is not None and value <= self._newest_written):
+            return
+        self._newest_written = value
+        super()._increment_stream_state(latest_record, context=context)
 
     def sync_range(self, context: Context | None) -> tuple[datetime.datetime, datetime.datetime]:
         """[start, end) of this run: bookmark minus lookback (or start_date) up to end_date/now."""
