@@ -240,8 +240,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self, record: dict[str, t.Any], context: Context | None
     ) -> Iterable[Context | None]:
         # No child streams, no contexts: the SDK would build one per record and discard it.
-        if self.child_streams:
-            yield from super().generate_child_contexts(record, context)
+        if not self.child_streams:
+            return ()
+        return super().generate_child_contexts(record, context)
 
     @property
     @override
