@@ -54,8 +54,9 @@ test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs S
 metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README tables, docs/streams.md
 	$(BIN)/python scripts/sync_plugin_metadata.py
 
-bench: $(BIN)/.installed  ## Throughput and memory of a full sync (see README)
+bench: $(BIN)/.installed  ## Throughput, memory, wall time against the rate-limit floor (see README)
 	$(BIN)/python bench/full_sync.py
+	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/airbyte_vs_singer.py
 
 clean:
