@@ -108,8 +108,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     partition_404_means_deleted: t.ClassVar[bool] = False
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
-    # The SDK's per-value pass was half the run time and drops what does not fit: records
-    # are conformed once, by `post_process` (conform.py), which keeps it in `_extra`.
+    # The SDK's per-value pass was half the run time and drops what does not fit: instead
+    # `post_process` conforms each record once (conform.py), keeping the misfits in `_extra`.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:

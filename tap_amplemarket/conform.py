@@ -5,8 +5,8 @@ target reject the record (and often the whole run). A stream's schema is compile
 `Conformer` that checks every record:
 
 - a record that fits as it is passes unchanged: msgspec checks it in C against a Struct type
-  compiled from the schema (the fast path, taken by nearly every record);
-- otherwise each field is looked at in Python:
+  compiled from the schema (the fast path, taken by nearly every record); any other record is
+  walked field by field, where a value of a declared type passes too, and:
 - unambiguous, lossless coercions: integral strings and floats to integers, numeric strings to
   numbers, numbers to strings, "true"/"false" to booleans, date-times to UTC
   `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (so text order is time order, as bookmarks compare them);
@@ -277,7 +277,8 @@ class _Fields:
         )
         # A key of a type taken as it is stays as it is.
         keyed = all(
-            key in obj and obj[key] is not None and type(obj[key]) in fast[key] for key in self.keys
+            key in obj and obj[key] is not None and type(obj[key]) in fast.get(key, ())
+            for key in self.keys
         )
         plan = look_at, keyed
         if len(self.plans) < MAX_PLANS:
