@@ -176,8 +176,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     backoff_factor: t.ClassVar[float] = 2.0
     # A redirect would take the key wherever it points: 3xx is reported, never followed.
     allow_redirects = False
-    # The SDK's per-value pass was half the run time and drops what does not fit: records
-    # are conformed once, by `post_process` (conform.py), which keeps it in `_extra`.
+    # The SDK's per-value pass was half the run time and drops what does not fit: instead
+    # `post_process` conforms each record once (conform.py), keeping the misfits in `_extra`.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
