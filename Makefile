@@ -46,7 +46,7 @@ test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite (PyAir
 # source-amplemarket runs from the project's virtualenv; PyAirbyte, from its own.
 test-airbyte: $(BIN)/.installed $(AIRBYTE_BIN)/.installed  ## PyAirbyte end to end
 	SOURCE_AMPLEMARKET=$(abspath $(BIN)/source-amplemarket) \
-	  $(AIRBYTE_BIN)/python -m pytest -p no:warnings tests_airbyte $(PYTEST_ARGS)
+	  $(AIRBYTE_BIN)/python -m pytest tests_airbyte $(PYTEST_ARGS)
 
 test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs SNOWFLAKE_*; see README)
 	$(BIN)/pytest tests/snowflake $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import typing as t
@@ -131,9 +132,11 @@ def run_cli(
     *,
     state: dict | None = None,
     env: dict[str, str] | None = None,
+    cwd: pathlib.Path | None = None,
     timeout: float = 120,
 ) -> SyncResult:
-    """Run the installed `tap-amplemarket` console script as a user would."""
+    """Run the installed `tap-amplemarket` console script as a user would (its code from
+    `cwd`, if given: `-c` puts the working directory first on sys.path)."""
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     command = [
@@ -154,6 +157,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         check=False,
     )
     messages = parse_messages(completed.stdout)

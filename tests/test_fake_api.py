@@ -18,17 +18,20 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def test_one_endpoint_per_stream_class_and_sample_data_only_for_streams():
-    assert [endpoint.stream for endpoint in ENDPOINTS] == [s.name for s in STREAM_TYPES]
-    streams = {endpoint.stream for endpoint in ENDPOINTS}
-    assert set(sample_dataset()) <= streams, "sample data for a stream that does not exist"
-    (entries,) = [endpoint for endpoint in ENDPOINTS if endpoint.detail]
+    endpoints = {endpoint.stream: endpoint for endpoint in ENDPOINTS}
+    assert list(endpoints) == [stream.name for stream in STREAM_TYPES]
+    assert set(sample_dataset()) <= set(endpoints), "sample data for a stream that is not"
+    entries, tasks = endpoints["lead_list_entries"], endpoints["tasks"]
+    assert entries.detail
     assert (entries.path, entries.records_key, entries.parent) == (
         "/lead-lists/{lead_list_id}",
         "leads",
         "lead_lists",
     )
-    (tasks,) = [endpoint for endpoint in ENDPOINTS if endpoint.required_filters]
-    assert (tasks.stream, tasks.required_filters) == ("tasks", ("user_id",))
+    assert entries.match("/lead-lists/abc") == {"lead_list_id": "abc"}
+    assert (tasks.detail, tasks.required_filters) == (False, ("user_id",))
+    assert endpoints["mailboxes"].max_page_size == 20
+    assert endpoints["excluded_domains"].cursor_field == "domain"
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda endpoint: endpoint.stream)

@@ -16,18 +16,17 @@ if t.TYPE_CHECKING:
 def fake_api_process(*command: str | os.PathLike[str], **popen: t.Any) -> Iterator[str]:
     """Run `command` (`tap-amplemarket-fake-api` and its options) on a free port until the
     block ends; yields the fake's URL."""
-    server = subprocess.Popen(  # noqa: S603 (the caller names the executable)
+    with subprocess.Popen(  # noqa: S603 (the caller names the executable)
         [*(os.fspath(part) for part in command), "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         **popen,
-    )
-    try:
-        banner = server.stdout.readline() if server.stdout else ""
-        if " on " not in banner:
-            msg = f"{command} did not start (it printed {banner!r})"
-            raise RuntimeError(msg)
-        yield banner.split(" on ")[1].split()[0]
-    finally:
-        server.terminate()
-        server.wait()
+    ) as server:
+        try:
+            banner = server.stdout.readline() if server.stdout else ""
+            if " on " not in banner:
+                msg = f"{command} did not start (it printed {banner!r})"
+                raise RuntimeError(msg)
+            yield banner.split(" on ")[1].split()[0]
+        finally:
+            server.terminate()
