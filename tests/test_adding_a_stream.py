@@ -24,6 +24,8 @@ from tap_amplemarket.fake_api.server import STATS_PATH
 from tests.conftest import API_KEY, run_cli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: The schema files a contributor writes for the two new streams.
+NEW_SCHEMAS = pathlib.Path(__file__).resolve().parent / "new_stream"
 COPIED = ("tap_amplemarket", "tests", "scripts", "docs", ".github")
 COPIED_FILES = ("pyproject.toml", "README.md", "meltano.yml")
 
@@ -34,6 +36,7 @@ class MeetingsStream(AmplemarketStream):
 
     name = "meetings"
     path = "/meetings"
+    max_page_size = 25
     child_context_key = "meeting_id"
 
 
@@ -42,44 +45,14 @@ class MeetingNotesStream(AmplemarketStream):
 
     name = "meeting_notes"
     path = "/meeting-notes"
+    records_key = "notes"
+    max_page_size = 50
     parent_stream_type = MeetingsStream
-    state_partitioning_keys: t.ClassVar[list[str]] = []  # full table
 
     @override
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
         return {"meeting_id": context["meeting_id"]} if context else {}
 '''
-
-
-def schema(description: str, **properties: tuple[str | list[str], str]) -> dict:
-    """A stream schema: each property as (JSON type, description); `format` after a colon."""
-    fields = {}
-    for name, (kind, text) in properties.items():
-        json_type, _, text_format = kind.partition(":") if isinstance(kind, str) else (kind, "", "")
-        fields[name] = {"type": json_type, "description": text}
-        if text_format:
-            fields[name]["format"] = text_format
-    return {"type": "object", "description": description, "properties": fields}
-
-
-NEW_SCHEMAS = {
-    "meetings": schema(
-        "A meeting booked with a lead.",
-        id=("string", "The ID of the meeting (uuid)"),
-        title=("string", "The meeting's title"),
-        starts_at=("string:date-time", "When the meeting starts"),
-        duration_minutes=("integer", "How long the meeting lasts"),
-        confirmed=("boolean", "Whether the lead confirmed"),
-        organizer_email=("string", "Email address of the user who booked it"),
-    ),
-    "meeting_notes": schema(
-        "A note taken in a meeting.",
-        id=("string", "The ID of the note (uuid)"),
-        meeting_id=("string", "The ID of the meeting the note is about"),
-        text=("string", "The note"),
-        created_at=("string:date-time", "When the note was written"),
-    ),
-}
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +65,8 @@ def project(tmp_path_factory) -> pathlib.Path:
         shutil.copy(ROOT / name, copy / name)
     with (copy / "tap_amplemarket" / "streams.py").open("a") as streams:
         streams.write(NEW_STREAMS)
-    for name, stream_schema in NEW_SCHEMAS.items():
-        path = copy / "tap_amplemarket" / "schemas" / f"{name}.json"
-        path.write_text(json.dumps(stream_schema, indent=2))
+    for schema in NEW_SCHEMAS.glob("*.json"):
+        shutil.copy(schema, copy / "tap_amplemarket" / "schemas" / schema.name)
     return copy
 
 
