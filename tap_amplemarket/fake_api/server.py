@@ -138,7 +138,11 @@ def parse_date_param(name: str, value: str) -> str:
 
 
 class FakeAmplemarketAPI:
-    """The fake API server. Use as a context manager, or start() / stop()."""
+    """The fake API server. Use as a context manager, or start() / stop().
+
+    It serves `dataset` (made by sample_dataset if None), after adding records made from
+    its schema for each stream the dataset has none for.
+    """
 
     def __init__(
         self,
