@@ -54,9 +54,9 @@ def test_records_made_from_a_schema_fit_it(endpoint):
     keys = [tuple(record[key] for key in endpoint.primary_keys) for record in records]
     assert len(records) >= 12
     assert len(set(keys)) == len(keys), "primary keys are unique"
-    if endpoint.required_filters:
-        (key,) = endpoint.required_filters
-        assert {record[key] for record in records} == {p["id"] for p in data[endpoint.parent]}
+    if endpoint.parent_key:  # each child carries its parent's id: tasks' user_id, ...
+        parent_ids = {parent["id"] for parent in data[endpoint.parent]}
+        assert {record[endpoint.parent_key] for record in records} == parent_ids
 
 
 def test_streams_without_sample_data_are_synced_from_records_made_from_their_schemas():

@@ -99,25 +99,33 @@ class RecordMaker:
 def fill_missing(data: Dataset, endpoints: Iterable[Endpoint]) -> None:
     """Give every stream that `data` has no records for records made from its schema.
 
-    A detail endpoint's records go into each parent record that lacks them, under its
-    records key; a child's records are made per parent record, keyed by the parent's id.
+    A child's records are made per parent record, with the parent's id (where the API
+    filters on it, or the schema declares it); a detail endpoint's go into their parent
+    record, under its records key.
     """
     for endpoint in endpoints:
         maker = RecordMaker(endpoint)
         if endpoint.detail:
             for parent in parent_records(data, endpoint):
-                parent.setdefault(
-                    endpoint.records_key, [maker.record() for _ in range(RECORDS_PER_PARENT)]
-                )
+                if endpoint.records_key not in parent:
+                    parent[endpoint.records_key] = children(maker, endpoint, parent)
         elif endpoint.stream not in data:
-            if endpoint.parent_key is None:
-                data[endpoint.stream] = [maker.record() for _ in range(TOP_LEVEL_RECORDS)]
-            else:
-                data[endpoint.stream] = [
-                    maker.record(**{endpoint.parent_key: parent[PARENT_ID]})
+            data[endpoint.stream] = (
+                [maker.record() for _ in range(TOP_LEVEL_RECORDS)]
+                if endpoint.parent_key is None
+                else [
+                    child
                     for parent in parent_records(data, endpoint)
-                    for _ in range(RECORDS_PER_PARENT)
+                    for child in children(maker, endpoint, parent)
                 ]
+            )
+
+
+def children(maker: RecordMaker, endpoint: Endpoint, parent: Record) -> list[Record]:
+    key = endpoint.parent_key or ""
+    keyed = not endpoint.detail or key in endpoint.schema.get("properties", {})
+    fixed = {key: parent[PARENT_ID]} if keyed else {}
+    return [maker.record(**fixed) for _ in range(RECORDS_PER_PARENT)]
 
 
 def parent_records(data: Dataset, endpoint: Endpoint) -> list[Record]:

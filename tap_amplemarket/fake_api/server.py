@@ -75,7 +75,8 @@ class APIError(Exception):
         return {"_errors": [error], "object": "error"}
 
 
-NOT_FOUND = APIError(404, "not_found", "Not found")
+def not_found() -> APIError:
+    return APIError(404, "not_found", "Not found")
 
 
 @dataclasses.dataclass
@@ -347,7 +348,7 @@ class FakeAmplemarketAPI:
                 page = self._list(path, endpoint, params, parent[endpoint.records_key])
                 header = {k: v for k, v in parent.items() if k != endpoint.records_key}
                 return {**header, **page}
-        raise NOT_FOUND
+        raise not_found()
 
     def route(self, path: str, params: dict[str, str]) -> Record:
         with self._lock:
@@ -360,7 +361,7 @@ class FakeAmplemarketAPI:
                 if endpoint.detail:
                     return self._detail(path, endpoint, found[endpoint.parent_key or ""], params)
                 return self._list(path, endpoint, params, self.data[endpoint.stream])
-        raise NOT_FOUND
+        raise not_found()
 
     # -- HTTP ------------------------------------------------------------------------------
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -410,7 +411,7 @@ class FakeAmplemarketAPI:
                 logged = self._logged("POST")
                 refused = self._refusal(logged)
                 if refused is None and logged.path != CallsStream.path:
-                    refused = NOT_FOUND
+                    refused = not_found()
                 if refused is not None:
                     logged.status = refused.status
                     return self._send(refused.status, refused.body())
@@ -437,7 +438,7 @@ class FakeAmplemarketAPI:
             def _refusal(self, logged: LoggedRequest) -> APIError | None:
                 """Why the request gets no page whatever its path, if it does not."""
                 if not logged.target.startswith(f"{api.path_prefix}/"):
-                    return NOT_FOUND
+                    return not_found()
                 if self.headers.get("Authorization") != f"Bearer {api.api_key}":
                     return APIError(401, "unauthorized", "Invalid API key")
                 if api.request_budget is not None and len(api.requests) > api.request_budget:
@@ -479,7 +480,7 @@ class FakeAmplemarketAPI:
             def _send_fault(self, fault: Fault, logged: LoggedRequest) -> int:
                 """Answer as FAULT_KINDS says; the status sent (0 for none)."""
                 if fault.kind == "404":
-                    self._send(404, NOT_FOUND.body())
+                    self._send(404, not_found().body())
                     return 404
                 if fault.kind == "429":
                     error = APIError(429, "too_many_requests", "Rate limit exceeded")
