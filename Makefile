@@ -1,4 +1,6 @@
 # Two entry points on a fresh machine: `make demo` (the main job) and `make test`.
+# Both virtualenvs install through constraint files (`make lock`), so every machine and CI
+# resolve the same versions.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -11,20 +13,27 @@ AIRBYTE_PYTHON = $(firstword $(foreach python,$(PYTHON) python3.12 python3.11 py
   $(shell $(python) -c 'import sys; print((3, 10) <= sys.version_info[:2] <= (3, 12))' \
   2>/dev/null | grep -q True && echo $(python))))
 
-.PHONY: demo query test test-airbyte test-snowflake metadata lint bench clean
+# uv resolves the constraint files for every Python at once, from a virtualenv of its own
+# (not the project's, which is built from the files it rewrites).
+UV_VERSION := 0.13.9
+LOCK_VENV := .venv-lock
+LOCK_TOOLS := uv==$(UV_VERSION) packaging "tomli; python_version < '3.11'"
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: demo query test lint test-airbyte test-snowflake metadata lock bench clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $@
 
-$(AIRBYTE_BIN)/.installed: tests_airbyte/requirements.txt
+$(AIRBYTE_BIN)/.installed: tests_airbyte/requirements.txt tests_airbyte/constraints.txt
 	@test -n "$(AIRBYTE_PYTHON)" || { echo "PyAirbyte needs Python 3.10-3.12 and none was found: \
 	install python3.12 or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
 	$(AIRBYTE_PYTHON) -m venv $(AIRBYTE_VENV)
 	$(AIRBYTE_BIN)/python -m pip install --quiet --upgrade pip
-	$(AIRBYTE_BIN)/python -m pip install --quiet -r tests_airbyte/requirements.txt
+	$(AIRBYTE_BIN)/python -m pip install --quiet -c tests_airbyte/constraints.txt \
+	  -r tests_airbyte/requirements.txt
 	touch $@
 
 demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded database
@@ -36,17 +45,19 @@ query:  ## Query the demo's DuckDB file with the DuckDB the loader installed
 	@test -x $(DUCKDB_PYTHON) || { echo "make query: no DuckDB loader yet; run make demo first"; exit 1; }
 	@$(DUCKDB_PYTHON) scripts/duckdb_query.py output/warehouse.duckdb $(if $(SQL),"$(SQL)")
 
-test: $(BIN)/.installed  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
+test: lint  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
+	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-airbyte
+
+lint: $(BIN)/.installed  ## ruff check, ruff format --check and mypy --strict (as pre-commit runs them)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_amplemarket
-	$(BIN)/pytest $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory test-airbyte
 
 # source-amplemarket runs from the project's virtualenv; PyAirbyte, from its own.
 test-airbyte: $(BIN)/.installed $(AIRBYTE_BIN)/.installed  ## PyAirbyte end to end
 	SOURCE_AMPLEMARKET=$(abspath $(BIN)/source-amplemarket) \
-	  $(AIRBYTE_BIN)/python -m pytest -p no:warnings tests_airbyte $(PYTEST_ARGS)
+	  $(AIRBYTE_BIN)/python -m pytest tests_airbyte $(PYTEST_ARGS)
 
 test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs SNOWFLAKE_*; see README)
 	$(BIN)/pytest tests/snowflake $(PYTEST_ARGS)
@@ -54,10 +65,15 @@ test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs S
 metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README tables, docs/streams.md
 	$(BIN)/python scripts/sync_plugin_metadata.py
 
+lock:  ## Re-pin both virtualenvs after a dependency changed (needs PyPI)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet $(LOCK_TOOLS)
+	$(LOCK_VENV)/bin/python scripts/lock.py --uv $(LOCK_VENV)/bin/uv
+
 bench: $(BIN)/.installed  ## Throughput, memory, wall time against the rate-limit floor (see README)
 	$(BIN)/python bench/full_sync.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/airbyte_vs_singer.py
 
 clean:
-	rm -rf $(VENV) $(AIRBYTE_VENV) .meltano output
+	rm -rf $(VENV) $(AIRBYTE_VENV) $(LOCK_VENV) .meltano output

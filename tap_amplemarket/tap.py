@@ -269,7 +269,15 @@ def is_loopback(host: str) -> bool:
 
 
 def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Problems with config values the JSON schema cannot express, each with its fix."""
+    """Problems with config values beyond their types, each one line naming the setting.
+
+    The settings schema checks types and the required key. These checks stay here: JSON
+    Schema cannot compare end_date with start_date, nor tell a loopback api_url from
+    another host, and the SDK's validator does not check date-time formats. The ranges
+    (greater than 0, at most MAX_DAYS, ...) are plain minimum/maximum, kept here too so
+    that each error says what to do ("page_size must be greater than 0 (got 0)") rather
+    than the SDK's "0 is less than the minimum of 1 in config['page_size']".
+    """
     errors = []
     dates = {}
     for key in ("start_date", "end_date"):

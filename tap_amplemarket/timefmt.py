@@ -1,6 +1,7 @@
 """The one home for reading and writing timestamps (the tap, its streams and the fake API).
 
-Standard library only: the fake API imports it, in virtualenvs without the tap's dependencies.
+Standard library only: the fake API's sample data imports it in PyAirbyte's test virtualenv,
+which lacks the tap's dependencies.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Singer output: msgspec encoding, written in large chunks, flushed at every STATE."""
+"""Singer output: msgspec-encoded, RECORDs gathered into large writes, everything flushed at
+each other message (SCHEMA, STATE, ...) and at exit; SIGTERM and SIGINT end the run between
+writes, never inside one."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
 
 
 class CheckpointFlushingWriter(MsgSpecWriter):
-    """Collects RECORD lines into 64 KiB writes; flushes at every other message (STATE, ...).
+    """Collects RECORD lines into 64 KiB writes; flushes with each other message (STATE, ...).
 
     The SDK writer flushes after each record: one write syscall per record into the
     target's pipe. Flushing at STATE messages loses nothing a target could act on: a

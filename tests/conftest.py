@@ -8,6 +8,7 @@ import functools
 import io
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import typing as t
@@ -19,12 +20,14 @@ import pytest
 
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.conform import EXTRA
-from tap_amplemarket.fake_api import Dataset, FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api.endpoints import ENDPOINTS
 from tap_amplemarket.tap import TapAmplemarket
 
 API_KEY = "test-api-key"
-#: The fake dataset's record collections, named as the streams (and tables) they feed.
-COLLECTIONS = tuple(f.name for f in dataclasses.fields(Dataset) if f.name != "account_info")
+#: The streams whose records the fake dataset lists as they are (each a table); the others'
+#: records are nested in their parent records (lead_list_entries in lead_lists' `leads`).
+COLLECTIONS = tuple(endpoint.stream for endpoint in ENDPOINTS if not endpoint.detail)
 SECRET_LOOKING_KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
 
 
@@ -129,9 +132,11 @@ def run_cli(
     *,
     state: dict | None = None,
     env: dict[str, str] | None = None,
+    cwd: pathlib.Path | None = None,
     timeout: float = 120,
 ) -> SyncResult:
-    """Run the installed `tap-amplemarket` console script as a user would."""
+    """Run the installed `tap-amplemarket` console script as a user would (its code from
+    `cwd`, if given: `-c` puts the working directory first on sys.path)."""
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
     command = [
@@ -152,6 +157,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
         check=False,
     )
     messages = parse_messages(completed.stdout)
@@ -170,8 +176,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def api() -> t.Iterator[FakeAmplemarketAPI]:
-    with FakeAmplemarketAPI(sample_dataset(250), api_key=API_KEY) as server:
-        server.request_budget = 1000
+    with FakeAmplemarketAPI(sample_dataset(250), api_key=API_KEY, request_budget=1000) as server:
         yield server
 
 

@@ -155,8 +155,9 @@ def per_stream_state(run: Run, previous: list[dict[str, t.Any]] = ()) -> list[di
 
 @pytest.fixture
 def api():
-    with FakeAmplemarketAPI(sample_dataset(250), api_key=SECRET_LOOKING_KEY) as server:
-        server.request_budget = 1000
+    with FakeAmplemarketAPI(
+        sample_dataset(250), api_key=SECRET_LOOKING_KEY, request_budget=1000
+    ) as server:
         yield server
 
 

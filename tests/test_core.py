@@ -7,11 +7,27 @@ import atexit
 from singer_sdk.testing import get_tap_test_class
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api.endpoints import ENDPOINTS
 from tap_amplemarket.tap import TapAmplemarket
 from tests.conftest import API_KEY
 
+
+def with_an_undeclared_field_in_every_stream():
+    """Sample data where each stream's first record has a field its schema lacks, so the
+    `_extra` column that keeps it has values for the standard tests to check (their data
+    would otherwise never fill it, and they warn about a field without values)."""
+    data = sample_dataset(120)
+    for endpoint in ENDPOINTS:
+        if endpoint.detail:
+            first = data[endpoint.parent][0][endpoint.records_key][0]
+        else:
+            first = min(data[endpoint.stream], key=lambda record: record.get("start_date", ""))
+        first["undeclared"] = f"a {endpoint.stream} field no schema declares"
+    return data
+
+
 # The standard test class reads its config at import time, so the server starts here.
-_API = FakeAmplemarketAPI(sample_dataset(120), api_key=API_KEY).start()
+_API = FakeAmplemarketAPI(with_an_undeclared_field_in_every_stream(), api_key=API_KEY).start()
 atexit.register(_API.stop)
 
 TestTapAmplemarket = get_tap_test_class(

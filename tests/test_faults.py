@@ -65,8 +65,9 @@ def test_429_waits_exactly_retry_after_then_goes_on(api, config):
 
 
 def test_429_on_most_requests_completes_with_nothing_lost(api, config, fast_retries):
-    api.rate_limit_first_attempts = 2  # every request is refused twice before it succeeds
-    api.rate_limit_retry_after = "0"  # zero: a plain retry, counted and backed off
+    # Every request is refused twice before it succeeds; Retry-After zero: a plain retry,
+    # counted and backed off.
+    api.fail_next("429", times=2, per_url=True, retry_after="0")
 
     result = sync({**config, "page_size": 100})
 

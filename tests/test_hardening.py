@@ -16,8 +16,9 @@ from tests.conftest import SECRET_LOOKING_KEY, config_for, parse_messages, run_c
 
 @pytest.fixture
 def secret_api():
-    with FakeAmplemarketAPI(sample_dataset(120), api_key=SECRET_LOOKING_KEY) as server:
-        server.request_budget = 2000
+    with FakeAmplemarketAPI(
+        sample_dataset(120), api_key=SECRET_LOOKING_KEY, request_budget=2000
+    ) as server:
         yield server
 
 
@@ -208,10 +209,12 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
             "--config",
             str(tmp_path / "config.json"),
         ]
-        with (tmp_path / "stderr.log").open("w") as stderr_file:
-            process = subprocess.Popen(
+        with (
+            (tmp_path / "stderr.log").open("w") as stderr_file,
+            subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=stderr_file, text=True
-            )
+            ) as process,
+        ):
             lines = []
             assert process.stdout is not None
             for line in process.stdout:

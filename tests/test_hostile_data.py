@@ -36,8 +36,7 @@ def newest_usable_date(calls: list[dict]) -> str:
 def surprising_api():
     data = sample_dataset(250)
     surprises = add_surprises(data, SURPRISES_AT)
-    with FakeAmplemarketAPI(data, api_key=SECRET_LOOKING_KEY) as server:
-        server.request_budget = 1000
+    with FakeAmplemarketAPI(data, api_key=SECRET_LOOKING_KEY, request_budget=1000) as server:
         yield server, surprises
 
 

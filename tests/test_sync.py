@@ -1,4 +1,6 @@
-"""Full and incremental syncs of calls and dispositions through real HTTP."""
+"""Full syncs through real HTTP: every call once across pages and windows, next links
+followed as given and kept under api_url, the date bounds, the headers sent, and fields
+left out of the catalog."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 
 from tap_amplemarket.client import link_url
 from tap_amplemarket.errors import ForeignLinkError
-from tap_amplemarket.fake_api import FakeAmplemarketAPI
+from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.conftest import sync
 
 
@@ -65,25 +67,13 @@ def test_page_size_is_clamped_to_the_endpoint_maximum(api, config):
 
 
 def test_bearer_key_and_user_agent_are_sent(api, config):
-    seen = {}
-
-    original = api._handler_class
-
-    def capture_class():  # record the headers of the first request
-        handler = original()
-
-        class Capturing(handler):
-            def do_GET(self):
-                seen.setdefault("auth", self.headers.get("Authorization"))
-                seen.setdefault("ua", self.headers.get("User-Agent"))
-                super().do_GET()
-
-        return Capturing
-
-    api._server.RequestHandlerClass = capture_class()
     sync({**config, "user_agent": "acme-elt/1.0"})
 
+    first = api.requests[0].headers
+    seen = {"auth": first.get("Authorization"), "ua": first.get("User-Agent")}
     assert seen == {"auth": f"Bearer {config['api_key']}", "ua": "acme-elt/1.0"}
+    sent = {(r.headers.get("Authorization"), r.headers.get("User-Agent")) for r in api.requests}
+    assert sent == {(seen["auth"], seen["ua"])}, "on every request"
 
 
 def test_start_and_end_date_bound_the_calls(api, config):
@@ -101,8 +91,6 @@ def test_start_and_end_date_bound_the_calls(api, config):
 
 def test_calls_outside_the_padded_query_window_are_not_duplicated(config):
     # Calls sitting exactly on window boundaries (midnight) are delivered once.
-    from tap_amplemarket.fake_api.dataset import sample_dataset
-
     data = sample_dataset(120, days=60)  # step of 12 h: many calls at 00:00:00
     with FakeAmplemarketAPI(data, api_key=config["api_key"]) as server:
         ids = sync({**config, "api_url": server.url, "window_days": 1}).ids("calls")
@@ -161,21 +149,14 @@ def test_next_links_to_another_origin_are_refused(base, href):
         link_url(base, href)
 
 
-def test_a_path_prefixed_api_url_is_kept_for_next_pages(api, config):
+def test_a_path_prefixed_api_url_is_kept_for_next_pages(config):
     """A proxy that serves the API under /amplemarket sees every page under that prefix."""
-    seen_paths = []
-    handler = api._server.RequestHandlerClass
+    data = sample_dataset(250)
+    with FakeAmplemarketAPI(data, api_key=config["api_key"], path_prefix="/amplemarket") as api:
+        result = sync({**config, "api_url": api.url + "/amplemarket"})
 
-    class Prefixed(handler):
-        def do_GET(self):
-            seen_paths.append(self.path.split("?")[0])
-            self.path = self.path.removeprefix("/amplemarket")
-            super().do_GET()
-
-    api._server.RequestHandlerClass = Prefixed
-    result = sync({**config, "api_url": api.url + "/amplemarket"})
-
-    assert sorted(result.ids("calls")) == sorted(c["id"] for c in api.data.calls)
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+    seen_paths = [r.target.split("?")[0] for r in api.requests]
     assert seen_paths
     assert all(path.startswith("/amplemarket/") for path in seen_paths)
 

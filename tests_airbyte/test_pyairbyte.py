@@ -1,26 +1,46 @@
 """PyAirbyte runs `source-amplemarket` as a local executable into a DuckDB cache.
 
-Runs in its own virtualenv (`make test-airbyte`); the fake API is the repository's own,
-which needs only the standard library.
+Runs in its own virtualenv (`make test-airbyte`), without the tap's dependencies: the fake
+API runs from the project's virtualenv, beside source-amplemarket, in a process of its own.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pathlib
 import typing as t
+import urllib.request
 
 import airbyte as ab
 import pytest
 from airbyte.caches import DuckDBCache
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory
+from scripts import lock
+from tap_amplemarket.fake_api.dataset import Dataset, SampleFactory, sample_dataset
+from tap_amplemarket.fake_api.process import fake_api_process
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 
 KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
 LOOKBACK_DAYS = 3
+CALLS, DAYS, END = 300, 60, "2026-06-01T00:00:00Z"
+
+
+class FakeAPI(t.NamedTuple):
+    url: str
+    data: Dataset  # what it serves: the same sample data, made from the same arguments
+
+    def add_call(self, call: dict[str, t.Any]) -> None:
+        """Log a call after the fact (`POST /calls`)."""
+        request = urllib.request.Request(  # noqa: S310 (the fake's own http://127.0.0.1 URL)
+            f"{self.url}/calls",
+            data=json.dumps(call).encode(),
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.status == 201
+        self.data.calls.append(call)
 
 
 @pytest.fixture
@@ -31,9 +51,11 @@ def source_executable() -> str:
 
 
 @pytest.fixture
-def api() -> t.Iterator[FakeAmplemarketAPI]:
-    with FakeAmplemarketAPI(sample_dataset(300), api_key=KEY) as server:
-        yield server
+def api(source_executable) -> t.Iterator[FakeAPI]:
+    executable = pathlib.Path(source_executable).with_name("tap-amplemarket-fake-api")
+    args = ("--api-key", KEY, "--calls", str(CALLS), "--days", str(DAYS), "--end", END)
+    with fake_api_process(executable, *args) as url:
+        yield FakeAPI(url, sample_dataset(CALLS, days=DAYS, end=parse_timestamp(END)))
 
 
 def calls_in_cache(cache: DuckDBCache) -> list[str]:
@@ -84,3 +106,9 @@ def test_pyairbyte_syncs_into_duckdb_and_then_reads_only_the_lookback(
     ids = calls_in_cache(cache)
     assert late["id"] in ids
     assert len(ids) == len(set(ids)) == len(api.data.calls), "merged on id, no duplicates"
+
+
+def test_this_virtualenv_has_the_locked_versions():
+    _, airbyte = lock.LOCKS
+    assert "airbyte" in {pin.name for pin in airbyte.pins()}
+    assert lock.installed_mismatches(airbyte) == [], "rebuild it: make clean test"

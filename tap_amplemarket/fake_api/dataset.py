@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import random
 import typing as t
@@ -20,21 +19,20 @@ DISPOSITIONS = [
 ]
 
 
-@dataclasses.dataclass
-class Dataset:
-    """Every collection the fake API serves, keyed by response key."""
+class Dataset(dict[str, list[Record]]):
+    """The records of each stream the fake API serves, by stream name (`data.calls` reads
+    `data["calls"]`).
 
-    calls: list[Record] = dataclasses.field(default_factory=list)
-    dispositions: list[Record] = dataclasses.field(default_factory=list)
-    users: list[Record] = dataclasses.field(default_factory=list)
-    tasks: list[Record] = dataclasses.field(default_factory=list)
-    sequences: list[Record] = dataclasses.field(default_factory=list)
-    mailboxes: list[Record] = dataclasses.field(default_factory=list)
-    lead_lists: list[Record] = dataclasses.field(default_factory=list)
-    excluded_domains: list[Record] = dataclasses.field(default_factory=list)
-    excluded_emails: list[Record] = dataclasses.field(default_factory=list)
-    accounts: list[Record] = dataclasses.field(default_factory=list)
-    account_info: Record = dataclasses.field(default_factory=dict)
+    A detail endpoint's records (`lead_list_entries`, from `GET /lead-lists/{id}`) live in
+    their parent records, under the records key (`leads`). A stream with no records here is
+    served records made from its schema (see generate.py).
+    """
+
+    def __getattr__(self, name: str) -> list[Record]:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class SampleFactory:
@@ -98,8 +96,8 @@ def sample_dataset(
     times of working hours (Monday to Friday, 09:00-18:00 UTC) if `workdays`."""
     factory = SampleFactory(seed)
     end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
-    data = Dataset()
-    data.dispositions = [
+    data = Dataset(users=[], mailboxes=[], tasks=[])
+    data["dispositions"] = [
         {"id": factory.uuid(), "name": name, "slug": slug, "action": action}
         for name, slug, action in DISPOSITIONS
     ]
@@ -163,8 +161,8 @@ def sample_dataset(
     else:
         step = datetime.timedelta(days=days) / max(calls, 1)
         times = [first + step * index for index in range(calls)]
-    data.calls = [factory.call(when, data.users, data.dispositions) for when in times]
-    data.sequences = [
+    data["calls"] = [factory.call(when, data.users, data.dispositions) for when in times]
+    data["sequences"] = [
         {
             "id": factory.hex40(),
             "name": f"Sequence {index}",
@@ -176,7 +174,7 @@ def sample_dataset(
         }
         for index in range(45)
     ]
-    data.lead_lists = [
+    data["lead_lists"] = [
         {
             "id": factory.uuid(),
             "name": f"Leads {index}",
@@ -203,7 +201,7 @@ def sample_dataset(
         }
         for index in range(7)
     ]
-    data.excluded_domains = [
+    data["excluded_domains"] = [
         {
             "domain": f"blocked{index}.example",
             "source": "manual",
@@ -212,7 +210,7 @@ def sample_dataset(
         }
         for index in range(33)
     ]
-    data.excluded_emails = [
+    data["excluded_emails"] = [
         {
             "email": f"nobody{index}@blocked.example",
             "source": "unsubscribe",
@@ -221,7 +219,7 @@ def sample_dataset(
         }
         for index in range(27)
     ]
-    data.accounts = [
+    data["accounts"] = [
         {
             "id": factory.uuid(),
             "name": f"Account {index}",
@@ -235,7 +233,6 @@ def sample_dataset(
         }
         for index in range(31)
     ]
-    data.account_info = {"account": {"id": factory.uuid(), "name": "Acme"}, "credits": 1000}
     return data
 
 

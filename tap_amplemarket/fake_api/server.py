@@ -1,10 +1,15 @@
 """A fake Amplemarket API on 127.0.0.1 for tests, benchmarks and the offline demo.
 
 It behaves like the documented API: Bearer auth, newest-first calls with date filters,
-cursor pagination through relative `_links.next.href`, `_errors` bodies for 4xx, and it
-can inject faults (`fail_next`): 429 with any Retry-After, 503, connection resets, bodies cut
-short or dripped a byte at a time, error bodies that echo the request's Authorization
-header, redirects, and next links rewritten to other hosts or back to pages already served.
+cursor pagination through relative `_links.next.href`, `_errors` bodies for 4xx. It serves
+one endpoint per stream of the tap (endpoints.py), from sample data or, for a stream the
+sample data leaves out, from records made from the stream's schema (generate.py).
+
+Faults are injected through one method, `fail_next` (the kinds are in FAULT_KINDS): 404s,
+429s with any Retry-After, 503s, connection resets, bodies cut short or dripped a byte at a
+time, error bodies that echo the request's Authorization header, redirects, and next links
+rewritten to other hosts or back to pages already served. What is not a fault is set when
+the fake is made: latency, a request quota, a request budget, a path prefix.
 """
 
 from __future__ import annotations
@@ -27,23 +32,31 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from typing_extensions import override
 
 from tap_amplemarket.fake_api.dataset import Dataset, Record, sample_dataset
+from tap_amplemarket.fake_api.endpoints import ENDPOINTS, Endpoint
+from tap_amplemarket.fake_api.generate import PARENT_ID, fill_missing
+from tap_amplemarket.streams import CallsStream
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 
 DEFAULT_PAGE_SIZE = 20
-FAULT_KINDS = (
-    "400",
-    "429",
-    "503",
-    "reset",
-    "truncate",
-    "cut",
-    "drip",  # headers, then the body one byte every DRIP_SECONDS
-    "echo-400",  # a 400 whose body echoes the request headers, Authorization included
-    "echo-500",
-    "redirect",  # 302 to `href`
-    "link",  # a normal page whose next link is `href` ({self}: this page, {first}: page 1)
-)
+#: Each kind of fault `fail_next` injects, and how the fake answers it.
+FAULT_KINDS = {
+    "400": "400 Invalid date format, on parameter start_date_from",
+    "404": "404 Not found: an endpoint the key's plan lacks, or a record deleted",
+    "429": "429 with Retry-After: retry_after",
+    "503": "503 Try again",
+    "reset": "the connection closed without an answer",
+    "truncate": "the page, its Content-Length and body cut to half: invalid JSON",
+    "cut": "the page with its full Content-Length, the connection closed halfway through",
+    "drip": "the page, its body a byte every DRIP_SECONDS",
+    "echo-400": "a 400 whose body echoes the request headers, Authorization included",
+    "echo-500": "a 500 whose body echoes the request headers, Authorization included",
+    "redirect": "302 to href",
+    "link": "the page, its next link href ({self}: this page, {first}: its first page)",
+}
 DRIP_SECONDS = 0.05
+#: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
+STATS_PATH = "/_fake/requests"
+CALL_FILTERS = ("user_id", "from", "to")
 
 
 class APIError(Exception):
@@ -62,51 +75,34 @@ class APIError(Exception):
         return {"_errors": [error], "object": "error"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Collection:
-    """A plain list endpoint: records in a fixed order, cursor = the record's `cursor_field`."""
-
-    key: str
-    cursor_field: str = "id"
-    max_page_size: int = 100
-    filters: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
-
-
-COLLECTIONS = {
-    "/calls/dispositions": Collection("dispositions", max_page_size=0),
-    "/users": Collection("users", filters=("status", "role", "email")),
-    "/tasks": Collection("tasks", filters=("user_id", "status", "type"), required=("user_id",)),
-    "/sequences": Collection("sequences", filters=("status",)),
-    "/mailboxes": Collection("mailboxes", max_page_size=20),
-    "/lead-lists": Collection("lead_lists"),
-    "/excluded-domains": Collection("excluded_domains", cursor_field="domain"),
-    "/excluded-emails": Collection("excluded_emails", cursor_field="email"),
-    "/accounts": Collection("accounts"),
-}
-CALL_FILTERS = ("user_id", "from", "to")
-#: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
-STATS_PATH = "/_fake/requests"
+def not_found() -> APIError:
+    return APIError(404, "not_found", "Not found")
 
 
 @dataclasses.dataclass
 class LoggedRequest:
     method: str
-    path: str
+    path: str  # the API path, without the fake's path_prefix
     params: dict[str, str]
     at: float
     query: str = ""
     status: int = 0
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    target: str = ""  # the request target as sent: path_prefix, path and query
 
 
 @dataclasses.dataclass
 class Fault:
+    """One `fail_next` call: which requests it answers, and how."""
+
     kind: str
-    path: str | None
-    retry_after: str
-    skip: int = 0  # matching requests to let through before this fault fires
+    path: str | None  # None: requests to any path
+    times: int | None  # requests still to fail (per URL if per_url); None: all of them
+    after: int = 0  # matching requests to answer normally first
+    per_url: bool = False
+    retry_after: str = "1"
     href: str = ""
+    seen: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 #: Requests a client may send at once above the quota's steady rate.
@@ -139,13 +135,15 @@ def parse_date_param(name: str, value: str) -> str:
         parsed = parse_timestamp(value)
     except ValueError:
         raise APIError(400, "unsupported_value", "Invalid date format", name) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return isoformat_z(parsed)
 
 
 class FakeAmplemarketAPI:
-    """The fake API server. Use as a context manager, or start() / stop()."""
+    """The fake API server. Use as a context manager, or start() / stop().
+
+    It serves `dataset` (made by sample_dataset if None), after adding records made from
+    its schema for each stream the dataset has none for.
+    """
 
     def __init__(
         self,
@@ -156,22 +154,24 @@ class FakeAmplemarketAPI:
         port: int = 0,
         latency: float = 0.0,
         requests_per_minute: float | None = None,
+        request_budget: int | None = None,
+        path_prefix: str = "",
+        endpoints: tuple[Endpoint, ...] = ENDPOINTS,
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
+        fill_missing(self.data, endpoints)
+        self.endpoints = endpoints
         #: Seconds added to every answer, as a real API across the internet would.
         self.latency = latency
         #: A quota enforced like a token bucket with a burst of QUOTA_BURST: 429 beyond it.
         self.quota = TokenBucket(requests_per_minute / 60) if requests_per_minute else None
+        #: Answer 400 once this many requests were served: a runaway client fails, not hangs.
+        self.request_budget = request_budget
+        #: Served under this path, as behind a proxy (e.g. "/amplemarket"); 404 elsewhere.
+        self.path_prefix = path_prefix.rstrip("/")
         self.api_key = api_key
         self.requests: list[LoggedRequest] = []
-        self.faults: collections.deque[Fault] = collections.deque()
-        #: Every distinct request URL is answered 429 this many times before it succeeds.
-        self.rate_limit_first_attempts = 0
-        self.rate_limit_retry_after = "1"
-        self.unavailable_paths: set[str] = set()
-        #: Answer 400 once this many requests were served: a runaway client fails, not hangs.
-        self.request_budget: int | None = None
-        self._attempts: collections.Counter[str] = collections.Counter()
+        self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._index_calls()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -211,24 +211,29 @@ class FakeAmplemarketAPI:
     def fail_next(
         self,
         kind: str,
-        times: int = 1,
+        times: int | None = 1,
         *,
         path: str | None = None,
-        retry_after: str = "1",
         after: int = 0,
+        per_url: bool = False,
+        retry_after: str = "1",
         href: str = "",
     ) -> None:
-        """Answer `times` requests (to `path`, if given) with fault `kind`, `after` others."""
+        """Answer requests with fault `kind` (one of FAULT_KINDS) instead of their page.
+
+        The next `times` requests (None: every one from now on) to `path` (None: to any)
+        fail, once `after` of them have been answered normally. With `per_url`, the first
+        `times` requests to each distinct URL fail instead. Faults fire in the order added.
+        """
         if kind not in FAULT_KINDS:
-            raise ValueError(kind)
+            raise ValueError(f"unknown fault kind {kind!r}: one of {', '.join(FAULT_KINDS)}")
+        if (times is not None and times < 1) or (per_url and after):
+            raise ValueError("times must be at least 1, and per_url takes no after")
         with self._lock:
-            self.faults.extend(
-                Fault(kind, path, retry_after, skip=after if i == 0 else 0, href=href)
-                for i in range(times)
-            )
+            self._faults.append(Fault(kind, path, times, after, per_url, retry_after, href))
 
     def add_call(self, call: Record) -> None:
-        """Log a call after the fact, as `POST /calls` would."""
+        """Log a call after the fact, as `POST /calls` does."""
         with self._lock:
             self.data.calls.append(call)
             self._index_calls()
@@ -244,17 +249,22 @@ class FakeAmplemarketAPI:
 
     def _take_fault(self, path: str, url: str) -> Fault | None:
         with self._lock:
-            for fault in self.faults:
-                if fault.path in (None, path):
-                    if fault.skip:
-                        fault.skip -= 1
-                        break
-                    self.faults.remove(fault)
-                    return fault
-            if self.rate_limit_first_attempts:
-                self._attempts[url] += 1
-                if self._attempts[url] <= self.rate_limit_first_attempts:
-                    return Fault("429", path, self.rate_limit_retry_after)
+            for fault in self._faults:
+                if fault.path not in (None, path):
+                    continue
+                if fault.per_url:
+                    fault.seen[url] += 1
+                    if fault.times is None or fault.seen[url] <= fault.times:
+                        return fault
+                    continue
+                if fault.after:
+                    fault.after -= 1
+                    return None
+                if fault.times is not None:
+                    fault.times -= 1
+                    if not fault.times:
+                        self._faults.remove(fault)
+                return fault
         return None
 
     def _page_size(self, params: dict[str, str], maximum: int) -> int:
@@ -306,54 +316,52 @@ class FakeAmplemarketAPI:
         return {"calls": page, "_links": self._links("/calls", params, size, after)}
 
     def _list(
-        self, path: str, spec: Collection, params: dict[str, str], records: list[Record]
+        self, path: str, endpoint: Endpoint, params: dict[str, str], records: list[Record]
     ) -> Record:
-        for name in spec.required:
+        for name in endpoint.required_filters:
             if name not in params:
                 raise APIError(400, "missing_field", f"{name} is required", name)
-        if not spec.max_page_size:
-            return {spec.key: records, "_links": {"self": {"href": path}}}
-        size = self._page_size(params, spec.max_page_size)
+        if not endpoint.max_page_size:
+            return {endpoint.records_key: records, "_links": {"self": {"href": path}}}
+        size = self._page_size(params, endpoint.max_page_size)
         matching = [
-            r
-            for r in records
-            if all(str(r.get(k)) == params[k] for k in spec.filters if k in params)
+            r for r in records if all(str(r.get(k)) == params[k] for k in endpoint.required_filters)
         ]
+        cursor = endpoint.cursor_field
         start = 0
         if "page[after]" in params:
-            keys = [r[spec.cursor_field] for r in matching]
+            keys = [r[cursor] for r in matching]
             if params["page[after]"] not in keys:
                 raise APIError(400, "unsupported_value", "Invalid cursor", "page[after]")
             start = keys.index(params["page[after]"]) + 1
         page = matching[start : start + size]
         more = start + size < len(matching)
-        after = page[-1][spec.cursor_field] if more else None
-        return {spec.key: page, "_links": self._links(path, params, size, after)}
+        after = page[-1][cursor] if more else None
+        return {endpoint.records_key: page, "_links": self._links(path, params, size, after)}
 
-    def _lead_list(self, list_id: str, params: dict[str, str]) -> Record:
-        for lead_list in self.data.lead_lists:
-            if lead_list["id"] == list_id:
-                page = self._list(
-                    f"/lead-lists/{list_id}", Collection("leads"), params, lead_list["leads"]
-                )
-                header = {k: v for k, v in lead_list.items() if k != "leads"}
+    def _detail(
+        self, path: str, endpoint: Endpoint, parent_id: str, params: dict[str, str]
+    ) -> Record:
+        """A parent record, with its children paged under the records key."""
+        for parent in self.data[endpoint.parent or ""]:
+            if parent[PARENT_ID] == parent_id:
+                page = self._list(path, endpoint, params, parent[endpoint.records_key])
+                header = {k: v for k, v in parent.items() if k != endpoint.records_key}
                 return {**header, **page}
-        raise APIError(404, "not_found", "Lead list not found")
+        raise not_found()
 
     def route(self, path: str, params: dict[str, str]) -> Record:
-        if path in self.unavailable_paths:
-            raise APIError(404, "not_found", "Not found")
         with self._lock:
-            if path == "/calls":
-                return self._list_calls(params)
-            if path == "/account-info":
-                return dict(self.data.account_info)
-            if path in COLLECTIONS:
-                spec = COLLECTIONS[path]
-                return self._list(path, spec, params, getattr(self.data, spec.key))
-            if path.startswith("/lead-lists/"):
-                return self._lead_list(path.removeprefix("/lead-lists/"), params)
-        raise APIError(404, "not_found", "Not found")
+            for endpoint in self.endpoints:
+                found = endpoint.match(path)
+                if found is None:
+                    continue
+                if endpoint.stream == CallsStream.name:  # newest first, date filters
+                    return self._list_calls(params)
+                if endpoint.detail:
+                    return self._detail(path, endpoint, found[endpoint.parent_key or ""], params)
+                return self._list(path, endpoint, params, self.data[endpoint.stream])
+        raise not_found()
 
     # -- HTTP ------------------------------------------------------------------------------
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -368,8 +376,7 @@ class FakeAmplemarketAPI:
                 """Quiet: tests read `api.requests` instead."""
 
             def do_GET(self) -> None:
-                split = urlsplit(self.path)
-                if split.path == STATS_PATH:  # for benchmarks that run the server elsewhere
+                if urlsplit(self.path).path == STATS_PATH:  # for benchmarks in other processes
                     by_path = collections.Counter(r.path for r in api.requests)
                     by_status = collections.Counter(str(r.status) for r in api.requests)
                     return self._send(
@@ -378,41 +385,65 @@ class FakeAmplemarketAPI:
                     )
                 if api.latency:
                     time.sleep(api.latency)
-                params = dict(parse_qsl(split.query, keep_blank_values=True))
-                logged = LoggedRequest(
-                    "GET",
-                    split.path,
-                    params,
-                    time.monotonic(),
-                    split.query,
-                    headers=dict(self.headers.items()),
-                )
-                with api._lock:
-                    api.requests.append(logged)
-                if self.headers.get("Authorization") != f"Bearer {api.api_key}":
-                    error = APIError(401, "unauthorized", "Invalid API key")
-                    logged.status = 401
-                    return self._send(401, error.body())
-                if api.request_budget is not None and len(api.requests) > api.request_budget:
-                    error = APIError(400, "budget_exceeded", "Fake API request budget exceeded")
-                    logged.status = 400
-                    return self._send(400, error.body())
+                logged = self._logged("GET")
+                if (refused := self._refusal(logged)) is not None:
+                    logged.status = refused.status
+                    return self._send(refused.status, refused.body())
                 wait = api.quota.take() if api.quota else 0.0
                 fault = (
-                    Fault("429", split.path, str(math.ceil(wait)))
+                    Fault("429", None, 1, retry_after=str(math.ceil(wait)))
                     if wait
-                    else api._take_fault(split.path, self.path)
+                    else api._take_fault(logged.path, logged.target)
                 )
                 if fault is not None:
-                    logged.status = self._send_fault(fault)
+                    logged.status = self._send_fault(fault, logged)
                     return None
                 try:
-                    body = api.route(split.path, params)
+                    body = api.route(logged.path, logged.params)
                 except APIError as error:
                     logged.status = error.status
                     return self._send(error.status, error.body())
                 logged.status = 200
                 return self._send(200, body)
+
+            def do_POST(self) -> None:
+                """`POST /calls` logs a call; the fake takes it as given, id and date too."""
+                logged = self._logged("POST")
+                refused = self._refusal(logged)
+                if refused is None and logged.path != CallsStream.path:
+                    refused = not_found()
+                if refused is not None:
+                    logged.status = refused.status
+                    return self._send(refused.status, refused.body())
+                call = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                api.add_call(call)
+                logged.status = 201
+                return self._send(201, call)
+
+            def _logged(self, method: str) -> LoggedRequest:
+                split = urlsplit(self.path)
+                logged = LoggedRequest(
+                    method,
+                    split.path.removeprefix(api.path_prefix),
+                    dict(parse_qsl(split.query, keep_blank_values=True)),
+                    time.monotonic(),
+                    split.query,
+                    headers=dict(self.headers.items()),
+                    target=self.path,
+                )
+                with api._lock:
+                    api.requests.append(logged)
+                return logged
+
+            def _refusal(self, logged: LoggedRequest) -> APIError | None:
+                """Why the request gets no page whatever its path, if it does not."""
+                if not logged.target.startswith(f"{api.path_prefix}/"):
+                    return not_found()
+                if self.headers.get("Authorization") != f"Bearer {api.api_key}":
+                    return APIError(401, "unauthorized", "Invalid API key")
+                if api.request_budget is not None and len(api.requests) > api.request_budget:
+                    return APIError(400, "budget_exceeded", "Fake API request budget exceeded")
+                return None
 
             def _send(
                 self,
@@ -446,7 +477,11 @@ class FakeAmplemarketAPI:
                 else:
                     self.wfile.write(payload)
 
-            def _send_fault(self, fault: Fault) -> int:
+            def _send_fault(self, fault: Fault, logged: LoggedRequest) -> int:
+                """Answer as FAULT_KINDS says; the status sent (0 for none)."""
+                if fault.kind == "404":
+                    self._send(404, not_found().body())
+                    return 404
                 if fault.kind == "429":
                     error = APIError(429, "too_many_requests", "Rate limit exceeded")
                     self._send(429, error.body(), {"Retry-After": fault.retry_after})
@@ -472,14 +507,13 @@ class FakeAmplemarketAPI:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return 0
-                split = urlsplit(self.path)
-                params = dict(parse_qsl(split.query, keep_blank_values=True))
-                body = api.route(split.path, params)
+                body = api.route(logged.path, logged.params)
                 if fault.kind == "link":
                     first = urlencode(
-                        {k: v for k, v in params.items() if k != "page[after]"}, safe="[]:"
+                        {k: v for k, v in logged.params.items() if k != "page[after]"}, safe="[]:"
                     )
-                    href = fault.href.format(self=self.path, first=f"{split.path}?{first}")
+                    this_page = f"{logged.path}?{logged.query}" if logged.query else logged.path
+                    href = fault.href.format(self=this_page, first=f"{logged.path}?{first}")
                     body["_links"]["next"] = {"href": href}
                     self._send(200, body)
                 else:
@@ -492,7 +526,7 @@ class FakeAmplemarketAPI:
 def main() -> None:
     """Serve the fake API until interrupted: `tap-amplemarket-fake-api --calls 2000`."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="0: any free port")
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--days", type=float, default=90)
     parser.add_argument("--api-key", default="demo-api-key")
