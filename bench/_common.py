@@ -18,26 +18,32 @@ from tap_amplemarket.fake_api.server import STATS_PATH
 KEY = "bench-key"
 BIN = pathlib.Path(sys.executable).parent
 TAP = str(BIN / "tap-amplemarket")
+SOURCE = str(BIN / "source-amplemarket")
 FAKE_API = str(BIN / "tap-amplemarket-fake-api")
 
 
-def run_measured(command: list[str]) -> tuple[float, float, bytes, int]:
-    """Wall seconds, peak RSS (MiB), first stdout line and stdout line count of a child.
+RECORD = b'"type":"RECORD"'
 
-    Stdout is drained as a target would drain a tap: through a pipe, in large reads.
+
+def run_measured(command: list[str]) -> tuple[float, float, bytes, int]:
+    """Wall seconds, peak RSS (MiB), first stdout line and RECORD count (Singer or Airbyte)
+    of a child whose stdout is drained as a target would: through a pipe, in large reads.
     """
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
-    first_line = process.stdout.readline()
-    lines = 1 if first_line else 0
+    first_line = tail = process.stdout.readline()
+    records = first_line.count(RECORD)
     while chunk := process.stdout.read1(1 << 16):
-        lines += chunk.count(b"\n")
+        text = tail[-len(RECORD) + 1 :] + chunk  # a marker split across two reads counts once
+        records += text.count(RECORD)
+        tail = chunk
+    process.stdout.close()
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command[:3]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024, first_line, lines
+    return elapsed, usage.ru_maxrss / 1024, first_line, records
 
 
 def calls_only_catalog(config: dict[str, t.Any], workdir: pathlib.Path) -> pathlib.Path:

@@ -11,41 +11,16 @@ Usage: python bench/airbyte_vs_singer.py [--sizes 50000 200000] [--repeat 3]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import os
 import pathlib
 import subprocess
-import sys
 import tempfile
-import time
 import typing as t
 
-KEY = "bench-key"
+from _common import KEY, SOURCE, TAP, fake_api, run_measured
+
 START, END = "2026-03-01T00:00:00Z", "2026-05-01T00:00:00Z"
-BIN = pathlib.Path(sys.executable).parent
-TAP = str(BIN / "tap-amplemarket")
-SOURCE = str(BIN / "source-amplemarket")
-FAKE_API = str(BIN / "tap-amplemarket-fake-api")
-RECORD = b'"type":"RECORD"'
-
-
-def run_measured(command: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) and RECORD count of a child whose stdout is drained."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert process.stdout is not None
-    records, tail = 0, b""
-    while chunk := process.stdout.read1(1 << 16):
-        text = tail + chunk
-        records += text.count(RECORD)
-        tail = text[-len(RECORD) + 1 :]  # a marker split across two reads counts once
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{command[:2]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024, records
 
 
 def discovered(command: list[str]) -> t.Any:
@@ -72,22 +47,8 @@ def calls_only_catalogs(config: pathlib.Path, workdir: pathlib.Path) -> tuple[st
     return str(singer_path), str(airbyte_path)
 
 
-@contextlib.contextmanager
-def fake_api(calls: int) -> t.Iterator[str]:
-    """The fake API in its own process, so serving does not compete in the measured one."""
-    options = {"--port": "0", "--calls": str(calls), "--days": "60", "--end": END, "--api-key": KEY}
-    command = [FAKE_API, *(part for option in options.items() for part in option)]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        banner = server.stdout.readline() if server.stdout else ""
-        yield banner.split(" on ")[1].split()[0]
-    finally:
-        server.terminate()
-        server.wait()
-
-
 def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, float]:
-    with fake_api(calls) as url:
+    with fake_api("--calls", str(calls), "--days", "60", "--end", END) as url:
         config = workdir / "config.json"
         settings = {"api_key": KEY, "api_url": url, "start_date": START, "end_date": END}
         config.write_text(json.dumps({**settings, "max_requests_per_minute": 10_000_000}))
@@ -100,7 +61,7 @@ def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, floa
         rss = dict.fromkeys(commands, 0.0)
         for _ in range(repeat):  # alternate the two, keep each one's best run
             for name, command in commands.items():
-                seconds, peak, records = run_measured(command)
+                seconds, peak, _, records = run_measured(command)
                 assert records == calls, (name, records, calls)
                 best[name], rss[name] = min(best[name], seconds), max(rss[name], peak)
     return {

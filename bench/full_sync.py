@@ -60,10 +60,10 @@ def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, floa
             assert int(output) == calls, (output, calls)
             bare_s, bare_rss = min(bare_s, seconds), max(bare_rss, rss)
             before = request_stats(url)["requests_by_path"].get("/calls", 0)
-            seconds, rss, _, lines = run_measured(
+            seconds, rss, _, records = run_measured(
                 [TAP, "--config", str(config_path), "--catalog", str(catalog)]
             )
-            assert lines > calls, "every call came out as a RECORD line"
+            assert records == calls, "every call came out as a RECORD line"
             tap_s, tap_rss = min(tap_s, seconds), max(tap_rss, rss)
             requests_made = request_stats(url)["requests_by_path"]["/calls"] - before
     return {

@@ -15,6 +15,8 @@ import copy
 import dataclasses
 import json
 import logging
+import os
+import signal
 import sys
 import time
 import traceback
@@ -358,7 +360,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.error(
             "Interrupted by %s: the next read resumes from the last STATE", interrupted.signal_name
         )
-        sys.exit(interrupted.exit_code)
+        writer.flush()
+        # Die by the signal itself: Airbyte and PyAirbyte stop a connector with SIGTERM and take
+        # death by it as expected (a shell still reports 128 + the signal number).
+        signal.signal(interrupted.signum, signal.SIG_DFL)
+        os.kill(os.getpid(), interrupted.signum)
     except Exception as exc:
         message = trace_error(exc, secret)
         error = message["trace"]["error"]

@@ -303,8 +303,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return {self.child_context_key: record["id"]}
 
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
-        """Query filters of the first page; later pages reuse them through the next link."""
-        return {}
+        """Query filters of the first page: what the context holds that the path does not (a
+        parent's id, a date window); later pages reuse them through the next link."""
+        return {k: v for k, v in (context or {}).items() if f"{{{k}}}" not in (self.path or "")}
 
     @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:

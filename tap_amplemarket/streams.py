@@ -148,10 +148,6 @@ class CallsStream(AmplemarketStream):
         )
         return start, end
 
-    @override
-    def filter_params(self, context: Context | None) -> dict[str, t.Any]:
-        return dict(context or {})  # a window's query (see window_query)
-
     @staticmethod
     def window_query(window: Window) -> dict[str, str]:
         """The API filters of a window, padded: see BOUNDARY_PAD."""
@@ -282,10 +278,6 @@ class TasksStream(AmplemarketStream):
     path = "/tasks"
     parent_stream_type = UsersStream
     state_partitioning_keys: t.ClassVar[list[str]] = []  # full table: no per-user state to keep
-
-    @override
-    def filter_params(self, context: Context | None) -> dict[str, t.Any]:
-        return {"user_id": context["user_id"]} if context else {}
 
 
 class SequencesStream(AmplemarketStream):

@@ -24,6 +24,7 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
+        self.signum = signum
         self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + signum
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import typing as t
@@ -29,6 +30,28 @@ API_KEY = "test-api-key"
 #: records are nested in their parent records (lead_list_entries in lead_lists' `leads`).
 COLLECTIONS = tuple(endpoint.stream for endpoint in ENDPOINTS if not endpoint.detail)
 SECRET_LOOKING_KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
+#: The tap's console entry point, run by this interpreter as the installed script would be.
+TAP_COMMAND = (sys.executable, "-c", "from tap_amplemarket.tap import main; main()")
+
+
+def read_until_killed(command: list[str], kill_after: int | None) -> tuple[list[str], int]:
+    """Run `command`; SIGKILL it once it has printed `kill_after` RECORD lines (if given).
+
+    Returns the stdout lines read (the last may be cut short by the kill) and the exit code.
+    """
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        lines, records = [], 0
+        for line in process.stdout:
+            lines.append(line)
+            records += '"type":"RECORD"' in line
+            if kill_after is not None and records >= kill_after:
+                os.kill(process.pid, signal.SIGKILL)
+                break
+        process.stdout.close()
+        return lines, process.wait()
 
 
 @dataclasses.dataclass
@@ -139,14 +162,7 @@ def run_cli(
     `cwd`, if given: `-c` puts the working directory first on sys.path)."""
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
-    command = [
-        sys.executable,
-        "-c",
-        "from tap_amplemarket.tap import main; main()",
-        "--config",
-        str(config_file),
-        *args,
-    ]
+    command = [*TAP_COMMAND, "--config", str(config_file), *args]
     if state is not None:
         state_file = tmp_path / "state.json"
         state_file.write_text(json.dumps(state))

@@ -48,10 +48,6 @@ class MeetingNotesStream(AmplemarketStream):
     records_key = "notes"
     max_page_size = 50
     parent_stream_type = MeetingsStream
-
-    @override
-    def filter_params(self, context: Context | None) -> dict[str, t.Any]:
-        return {"meeting_id": context["meeting_id"]} if context else {}
 '''
 
 

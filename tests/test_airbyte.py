@@ -28,7 +28,7 @@ from tap_amplemarket.airbyte import SDK_SETTINGS, trace_error
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.tap import STREAM_TYPES, TapAmplemarket
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
-from tests.conftest import SECRET_LOOKING_KEY, config_for, sync
+from tests.conftest import SECRET_LOOKING_KEY, config_for, read_until_killed, sync
 from tests.test_incremental import late_call
 
 SOURCE = str(pathlib.Path(sys.executable).with_name("source-amplemarket"))
@@ -346,22 +346,9 @@ def test_killed_reads_resume_from_their_last_state_without_losing_a_call(tmp_pat
                 paths[name] = tmp_path / f"{name}.json"
                 paths[name].write_text(json.dumps(content))
             kill_after = rng.randint(1, 150) if kills < 5 else None
-            process = subprocess.Popen(
-                [SOURCE, "read", *(f"--{n}={p}" for n, p in paths.items())],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            lines, records = [], 0
-            for line in process.stdout:
-                lines.append(line)
-                records += '"type":"RECORD"' in line
-                if kill_after is not None and records >= kill_after:
-                    os.kill(process.pid, signal.SIGKILL)
-                    kills += 1
-                    break
-            process.stdout.close()
-            returncode = process.wait()
+            command = [SOURCE, "read", *(f"--{n}={p}" for n, p in paths.items())]
+            lines, returncode = read_until_killed(command, kill_after)
+            kills += kill_after is not None
             if lines and not lines[-1].endswith("\n"):
                 lines.pop()  # cut by the kill, as Airbyte would drop it
             run = Run(validated("".join(lines)), "", "", returncode)
@@ -372,6 +359,41 @@ def test_killed_reads_resume_from_their_last_state_without_losing_a_call(tmp_pat
         assert kills == 5
         assert returncode == 0
         assert delivered == {call["id"] for call in data.calls}
+
+
+def test_sigterm_ends_a_read_by_the_signal_with_every_line_whole(tmp_path):
+    """Airbyte and PyAirbyte stop a connector with SIGTERM and expect it to die by it."""
+    data = sample_dataset(1000, days=60)  # 100 pages of 10, paced at 10 a second
+    with FakeAmplemarketAPI(data, api_key=SECRET_LOOKING_KEY) as api:
+        config = config_for(api, page_size=10, window_days=5, max_requests_per_minute=600)
+        (discovered,) = run_source("discover", tmp_path, config).messages
+        paths = {}
+        catalog = configured_catalog(discovered.catalog, ["calls"])
+        for name, content in (("config", config), ("catalog", catalog)):
+            paths[name] = tmp_path / f"{name}.json"
+            paths[name].write_text(json.dumps(content))
+        with (tmp_path / "stderr.log").open("w") as stderr:
+            process = subprocess.Popen(
+                [SOURCE, "read", *(f"--{n}={p}" for n, p in paths.items())],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+            assert process.stdout is not None
+            lines = []
+            for line in process.stdout:
+                lines.append(line)
+                if '"type":"STATE"' in line:
+                    process.send_signal(signal.SIGTERM)
+                    break
+            output = "".join(lines) + process.stdout.read()  # one buffer: nothing skipped
+            process.stdout.close()
+            returncode = process.wait(timeout=60)
+
+    assert returncode == -signal.SIGTERM, (tmp_path / "stderr.log").read_text()[-2000:]
+    run = Run(validated(output), output, "", returncode)  # every line a whole message
+    assert run.of_type(Type.STATE), "the checkpoint it had reached is out"
+    assert len(run.records("calls")) < len(data.calls), "it stopped early"
 
 
 def test_the_key_never_shows_in_a_debug_read_with_retries(api, tmp_path, config, catalog):

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tests.conftest import SECRET_LOOKING_KEY, config_for, parse_messages, run_cli, sync
+from tests.conftest import (
+    SECRET_LOOKING_KEY,
+    TAP_COMMAND,
+    config_for,
+    parse_messages,
+    run_cli,
+    sync,
+)
 
 
 @pytest.fixture
@@ -202,13 +208,7 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
         # Paced at 10 requests/s: the run would last 10 s; a signal lands mid-sync.
         config = config_for(api, page_size=10, window_days=5, max_requests_per_minute=600)
         (tmp_path / "config.json").write_text(json.dumps(config))
-        command = [
-            sys.executable,
-            "-c",
-            "from tap_amplemarket.tap import main; main()",
-            "--config",
-            str(tmp_path / "config.json"),
-        ]
+        command = [*TAP_COMMAND, "--config", str(tmp_path / "config.json")]
         with (
             (tmp_path / "stderr.log").open("w") as stderr_file,
             subprocess.Popen(
@@ -306,9 +306,7 @@ def test_an_empty_or_broken_state_file_is_named(
 
     completed = subprocess.run(
         [
-            sys.executable,
-            "-c",
-            "from tap_amplemarket.tap import main; main()",
+            *TAP_COMMAND,
             "--config",
             str(tmp_path / "config.json"),
             "--state",

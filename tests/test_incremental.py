@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import SampleFactory
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
-from tests.conftest import config_for, parse_messages, sync
+from tests.conftest import TAP_COMMAND, config_for, parse_messages, read_until_killed, sync
 
 
 def bookmark(state: dict) -> str:
@@ -106,30 +102,13 @@ def test_killed_runs_resume_from_their_last_state_without_losing_a_call(tmp_path
         state: dict | None = None
         kills = 0
         for _attempt in range(30):
-            command = [
-                sys.executable,
-                "-c",
-                "from tap_amplemarket.tap import main; main()",
-                "--config",
-                str(tmp_path / "config.json"),
-            ]
+            command = [*TAP_COMMAND, "--config", str(tmp_path / "config.json")]
             if state:
                 (tmp_path / "state.json").write_text(json.dumps(state))
                 command += ["--state", str(tmp_path / "state.json")]
             kill_after = rng.randint(1, 150) if kills < 5 else None
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-            )
-            lines, records = [], 0
-            for line in process.stdout:
-                lines.append(line)
-                records += '"type":"RECORD"' in line
-                if kill_after is not None and records >= kill_after:
-                    os.kill(process.pid, signal.SIGKILL)
-                    kills += 1
-                    break
-            process.stdout.close()
-            returncode = process.wait()
+            lines, returncode = read_until_killed(command, kill_after)
+            kills += kill_after is not None
             messages = parse_messages("".join(lines))
             delivered |= {
                 m["record"]["id"]

@@ -21,7 +21,9 @@ def test_a_normal_run_logs_no_warning_and_a_summary_per_stream(api, config, tmp_
 
     assert result.returncode == 0, result.stderr[-2000:]
     log = lines(result.stderr)
-    assert [line for line in log if "WARNING" in line or "ERROR" in line] == []
+    warnings = [line for line in log if "WARNING" in line or "ERROR" in line]
+    # Not about the API: the SDK's notice that the interpreter is past its end of life (3.10).
+    assert [line for line in warnings if "SingerSDKPythonEOLWarning" not in line] == []
     for stream in ("calls", "users", "tasks", "lead_list_entries", "accounts"):
         summary = next(line for line in log if re.search(rf"\| {stream}: [\d,]+ records?, ", line))
         records = int(re.search(r": ([\d,]+) records?", summary).group(1).replace(",", ""))

@@ -24,11 +24,6 @@ PYAIRBYTE_WARNINGS = (
     "ignore:You are using a Python version:FutureWarning:google",
     # PyAirbyte's secrets module uses a pydantic-core argument pydantic deprecates.
     "ignore:The `field_name` argument:DeprecationWarning:airbyte",
-    # PyAirbyte stops `discover` with SIGTERM once it has read the catalog, then counts any
-    # exit but 0 or death by the signal as a failure, raised where it is ignored: the source
-    # exits 143 on SIGTERM (as a shell reports death by it).
-    "ignore:Exception ignored in. <generator object Executor.execute"
-    ":pytest.PytestUnraisableExceptionWarning",
 )
 
 
