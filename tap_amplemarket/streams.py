@@ -103,6 +103,17 @@ class WindowFilter:
             self.unplaceable.add(key)
         return True
 
+    def summary(self) -> str | None:
+        """One line on the calls that could not be placed, if any."""
+        if not self.unplaceable:
+            return None
+        ids = sorted(self.unplaceable)
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        return (
+            f"calls: {len(ids)} call(s) without a usable start_date were delivered once each, "
+            f"without moving the bookmark (ids: {shown})"
+        )
+
 
 class CallsStream(AmplemarketStream):
     """Calls, synced in ascending date windows with a checkpoint after each.
@@ -179,16 +190,7 @@ class CallsStream(AmplemarketStream):
             if isinstance(item, Page):
                 yield from belongs.keep(item.window, item.records)
                 if progress.due():
-                    self.log(
-                        "calls: %s written so far; in window [%s, %s); %.0f requests/min; "
-                        "about %d windows to go, until %s",
-                        f"{self.stats.records:,}",
-                        isoformat_z(item.window.lower),
-                        isoformat_z(item.window.upper),
-                        progress.requests_per_minute(),
-                        math.ceil((end - item.window.upper) / item.window.span),
-                        isoformat_z(end),
-                    )
+                    self._log_progress(item.window, end, progress.requests_per_minute())
             elif isinstance(item, WindowDone):
                 # Every call before the window's upper bound is written: checkpoint. The SDK
                 # has no public hook to emit a state mid-stream; this one is public by name.
@@ -200,14 +202,22 @@ class CallsStream(AmplemarketStream):
                     plural(item.calls, "call"),
                     plural(item.pages, "page"),
                 )
-        if unplaceable := sorted(belongs.unplaceable):
-            self.log(
-                "calls: %d call(s) without a usable start_date were delivered once each, "
-                "without moving the bookmark (ids: %s)",
-                len(unplaceable),
-                ", ".join(unplaceable[:5]) + (", ..." if len(unplaceable) > 5 else ""),
-                level=logging.WARNING,
-            )
+        if summary := belongs.summary():
+            self.log("%s", summary, level=logging.WARNING)
+
+    def _log_progress(
+        self, window: Window, end: datetime.datetime, requests_per_minute: float
+    ) -> None:
+        self.log(
+            "calls: %s written so far; in window [%s, %s); %.0f requests/min; "
+            "about %d windows to go, until %s",
+            f"{self.stats.records:,}",
+            isoformat_z(window.lower),
+            isoformat_z(window.upper),
+            requests_per_minute,
+            math.ceil((end - window.upper) / window.span),
+            isoformat_z(end),
+        )
 
     def _fetch_window(self, window: Window, sizer: DensitySizer) -> Iterator[Page | WindowDone]:
         """The pages of one window (run in a worker thread), then its WindowDone.
