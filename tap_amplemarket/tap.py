@@ -166,7 +166,8 @@ class TapAmplemarket(Tap):
         try:
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
-            # JSON Schema messages quote the offending value: never let that be the key.
+            # JSON Schema messages quote the offending value: never let that be the key. The
+            # SDK validates inside its constructor and keeps the raw config only in `_config`.
             config = getattr(self, "_config", {})
             errors = [redact(error, config.get("api_key")) for error in exc.errors]
             errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
@@ -195,7 +196,9 @@ class TapAmplemarket(Tap):
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         # The SDK's handler exits 0, which tells a scheduler that a cut-short sync succeeded.
-        self.message_writer.interrupt(signum)  # type: ignore[attr-defined]
+        writer = self.message_writer
+        assert isinstance(writer, CheckpointFlushingWriter)  # message_writer_class, or a subclass
+        writer.interrupt(signum)
 
     @override
     def discover_streams(self) -> list[Stream]:
