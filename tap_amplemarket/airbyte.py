@@ -30,7 +30,7 @@ from singer_sdk.plugin_base import _plugin_log_level
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from typing_extensions import override
 
-from tap_amplemarket.errors import AuthenticationError, redact
+from tap_amplemarket.errors import AuthenticationError, BadStateError, redact
 from tap_amplemarket.tap import TapAmplemarket, failure_message
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
 
@@ -76,8 +76,8 @@ def describe_failure(exc: BaseException) -> Failure | None:
     message = failure_message(exc)
     if message is None:
         return None
-    # A rejected key is fixed in the config; other API failures are not the user's to fix.
-    if isinstance(exc, AuthenticationError):
+    # A rejected key or an unusable state is the user's to fix; other API failures are not.
+    if isinstance(exc, (AuthenticationError, BadStateError)):
         return Failure("config_error", message)
     return Failure("system_error", message)
 

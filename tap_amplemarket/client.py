@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import json
 import logging
+import math
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import backoff
 import msgspec
@@ -62,13 +64,40 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError as exc:
-        msg = f"Response from {where} is not valid JSON ({exc})"
-        raise RetriableAPIError(msg, response) from exc
+        try:
+            body = lenient_json(response.content)
+        except ValueError:
+            msg = f"Response from {where} is not valid JSON ({exc})"
+            raise RetriableAPIError(msg, response) from exc
+    except RecursionError:
+        msg = f"Response from {where} nests JSON deeper than can be read: report it to Amplemarket"
+        raise APIRequestError(msg) from None
     if not isinstance(body, dict):
         msg = f"Response from {where} is not a JSON object"
         raise RetriableAPIError(msg, response)
     response.__dict__[_BODY_CACHE_KEY] = body
     return body
+
+
+def lenient_json(content: bytes) -> t.Any:
+    """JSON that msgspec refuses but the format allows: a lone surrogate escape (text cut in
+    the middle of an emoji) becomes U+FFFD, a number beyond a float (1e400) its text."""
+    return _valid_text(json.loads(content, parse_float=_finite_or_text))
+
+
+def _finite_or_text(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _valid_text(value: t.Any) -> t.Any:
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_valid_text(item) for item in value]
+    if isinstance(value, dict):
+        return {_valid_text(key): _valid_text(item) for key, item in value.items()}
+    return value
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -117,14 +146,39 @@ class NextLinkPaginator(BaseHATEOASPaginator):
     """Follows `_links.next.href`, which already carries every filter and the cursor.
 
     Every page it was given is remembered, so a link back to any of them (a cycle of any
-    length, a page linking to itself) ends the pagination instead of looping.
+    length, a page linking to itself) ends the pagination instead of looping; and so is
+    every record key, so a page of nothing but records already read (a new cursor on the
+    same records) ends it too.
     """
 
-    def __init__(self, url_base: str, on_cycle: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        url_base: str,
+        on_cycle: Callable[[str], None],
+        records_key: str,
+        key_fields: tuple[str, ...],
+    ) -> None:
         super().__init__()
         self.url_base = url_base
         self.on_cycle = on_cycle
+        self.records_key = records_key
+        self.key_fields = key_fields
         self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
+        self._keys_seen: set[int] = set()
+
+    def _only_records_seen(self, body: dict[str, t.Any]) -> bool:
+        records = body.get(self.records_key)
+        if not isinstance(records, list):
+            return False
+        keys = {
+            hash(repr(tuple(r.get(k) for k in self.key_fields)))
+            for r in records
+            if isinstance(r, dict)
+        }
+        if keys and keys <= self._keys_seen:
+            return True
+        self._keys_seen |= keys
+        return False
 
     @override
     def continue_if_empty(self, response: requests.Response) -> bool:
@@ -135,13 +189,14 @@ class NextLinkPaginator(BaseHATEOASPaginator):
     @override
     def get_next_url(self, response: requests.Response) -> str | None:
         self._pages_seen.add(page_identity(str(response.request.url)))
-        links = json_body(response).get("_links")
+        body = json_body(response)
+        links = body.get("_links")
         next_link = links.get("next") if isinstance(links, dict) else None
         href = next_link.get("href") if isinstance(next_link, dict) else None
         if not isinstance(href, str) or not href:
             return None
         url = link_url(self.url_base, href)
-        if page_identity(url) in self._pages_seen:
+        if page_identity(url) in self._pages_seen or self._only_records_seen(body):
             self.on_cycle(href)
             return None
         return url
@@ -272,12 +327,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     @override
     def get_new_paginator(self) -> NextLinkPaginator:
-        return NextLinkPaginator(self.url_base, self._log_link_cycle)
+        return NextLinkPaginator(
+            self.url_base, self._log_link_cycle, self.records_key or self.name, self.primary_keys
+        )
 
     def _log_link_cycle(self, href: str) -> None:
         self.log(
-            "%s: Amplemarket's next link %s leads back to a page already read: stopped "
-            "paging here instead of looping",
+            "%s: Amplemarket's next link %s leads back to a page or to records already read: "
+            "stopped paging here instead of looping",
             self.name,
             href,
             level=logging.WARNING,
@@ -306,6 +363,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         """Query filters of the first page: what the context holds that the path does not (a
         parent's id, a date window); later pages reuse them through the next link."""
         return {k: v for k, v in (context or {}).items() if f"{{{k}}}" not in (self.path or "")}
+
+    @override
+    def get_url(self, context: Context | None) -> str:
+        # The SDK escapes only "/" in a path parameter: an id holding "?" or "#" would turn
+        # into a query of its own. Every character of an id is escaped here.
+        url = self.url_base + (self.path or "")
+        for key, value in (context or {}).items():
+            url = url.replace(f"{{{key}}}", quote(str(value), safe=""))
+        return url
 
     @override
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:

@@ -176,7 +176,8 @@ class TapAmplemarket(Tap):
             self.logger.warning("%s", warning)
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=errors)
-        redact_logs(self.config["api_key"])
+        if isinstance(key := self.config.get("api_key"), str):  # --discover may run without
+            redact_logs(key)
 
     @classmethod
     def settings_jsonschema(cls) -> dict[str, t.Any]:
@@ -228,19 +229,33 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
 
     Raises BadStateError naming the stream and the value for anything else.
     """
-    fix = "fix it, or clear it (`meltano state clear <state id>`) for a full sync"
+    fix = (
+        "fix it, or clear it for a full sync (`meltano state clear <state id>`; in Airbyte, "
+        "reset the connection)"
+    )
+    if isinstance(state, dict) and state.get("type") == "STATE" and "value" in state:
+        msg = f'The state is a Singer STATE message, not a state: pass its "value"; or {fix}'
+        raise BadStateError(msg)
     if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
         msg = f"The state is not a Singer state object ({str(state)[:80]!r}): {fix}"
         raise BadStateError(msg)
+    if state and "bookmarks" not in state:
+        msg = f"The state has no bookmarks (keys: {', '.join(map(str, state))}): {fix}"
+        raise BadStateError(msg)
     for stream_name, stream_state in state.get("bookmarks", {}).items():
-        if not isinstance(stream_state, dict):
-            msg = f"The state of stream {stream_name} is not an object ({stream_state!r}): {fix}"
-            raise BadStateError(msg)
+        partitions = stream_state.get("partitions", []) if isinstance(stream_state, dict) else 0
+        if not isinstance(stream_state, dict) or not (
+            isinstance(partitions, list)
+            and all(isinstance(p, dict) and isinstance(p.get("context"), dict) for p in partitions)
+        ):
+            msg = f"The state of stream {stream_name} is not a bookmark ({stream_state!r}): {fix}"
+            raise BadStateError(msg[:500])
     calls = state.get("bookmarks", {}).get(streams.CallsStream.name, {})
     value = calls.get("replication_key_value")
     if value is None:
         return state
-    key = calls.get("replication_key", streams.CallsStream.replication_key)
+    # A bookmark without its key can only be the calls' own (the SDK would ignore it).
+    key = calls.setdefault("replication_key", streams.CallsStream.replication_key)
     try:
         if key != streams.CallsStream.replication_key:
             raise ValueError
@@ -262,6 +277,32 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
     return state
 
 
+#: Settings whose null means "not set": they have no default to fall back on.
+NULLABLE_SETTINGS = frozenset({"start_date", "end_date", "user_agent"})
+
+
+def header_value_errors(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Settings sent as HTTP headers must be printable ASCII: a key pasted with a trailing
+    newline would otherwise fail in `requests`, whose error quotes the header, key and all."""
+    errors = []
+    key = config.get("api_key")
+    if isinstance(key, str) and not key.strip():
+        errors.append("api_key is empty: set the key Amplemarket gave you")
+    elif isinstance(key, str) and not _printable_ascii(key):
+        errors.append(
+            "api_key holds a space, a line break or a character that is not ASCII (often a "
+            "newline pasted with it): set the key alone"
+        )
+    agent = config.get("user_agent")
+    if isinstance(agent, str) and not _printable_ascii(agent.replace(" ", "")):
+        errors.append("user_agent holds a line break or a character that is not ASCII")
+    return errors
+
+
+def _printable_ascii(text: str) -> bool:
+    return text.isascii() and text.isprintable() and " " not in text
+
+
 def is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -281,7 +322,12 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     that each error says what to do ("page_size must be greater than 0 (got 0)") rather
     than the SDK's "0 is less than the minimum of 1 in config['page_size']".
     """
-    errors = []
+    errors = [
+        f"{key} is null: give it a value, or leave it out for the default"
+        for key, value in config.items()
+        if value is None and key not in NULLABLE_SETTINGS
+    ]
+    errors += header_value_errors(config)
     dates = {}
     for key in ("start_date", "end_date"):
         value = config.get(key)
@@ -372,9 +418,11 @@ def state_file_error(argv: list[str]) -> str | None:
     if not text.strip():
         return f"The state file {path} is empty: {fix}"
     try:
-        json.loads(text)
+        state = json.loads(text)
     except ValueError as exc:
         return f"The state file {path} is not valid JSON ({exc}): {fix}"
+    if not isinstance(state, dict):
+        return f"The state file {path} holds {type(state).__name__}, not a JSON object: {fix}"
     return None
 
 

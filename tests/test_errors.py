@@ -77,6 +77,11 @@ def test_a_4xx_quotes_the_api_error_and_its_parameter(secret_api, secret_config,
         ("window_days", 0.0000001, "is not of type 'integer'"),
         ("lookback_window_days", 10**9, "lookback_window_days must be at most 3650"),
         ("api_url", "http://api.amplemarket.com", "plain http to another machine"),
+        ("api_key", SECRET_LOOKING_KEY + "\n", "api_key holds a space, a line break"),
+        ("api_key", "sk-live-€-DO-NOT-PRINT", "api_key holds a space, a line break"),
+        ("api_key", " ", "api_key is empty"),
+        ("window_days", None, "window_days is null: give it a value, or leave it out"),
+        ("user_agent", "acme\r\nX-Injected: 1", "user_agent holds a line break"),
     ],
 )
 def test_bad_settings_are_rejected_before_any_request(

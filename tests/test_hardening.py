@@ -120,7 +120,7 @@ def test_a_next_link_back_to_a_page_already_read_ends_the_pagination(
     users = result.ids("users")
     assert len(users) == len(set(users)) == 2, "two pages read once each, then stopped"
     assert len(secret_api.requests_to("/users")) == 2
-    assert result.stderr.count("leads back to a page already read") == 1
+    assert result.stderr.count("leads back to a page or to records already read") == 1
     assert "Traceback" not in result.stderr
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in secret_api.data.calls)
 
@@ -134,6 +134,24 @@ def test_a_cycle_of_any_length_ends(secret_api, secret_config, tmp_path):
     assert result.returncode == 0
     assert len(secret_api.requests_to("/sequences")) == 4
     assert len(result.ids("sequences")) == len(set(result.ids("sequences"))) == 8
+
+
+def test_new_cursors_on_records_already_read_end_the_pagination(
+    secret_api, secret_config, tmp_path
+):
+    # Every page from the second on links to "the first page again", under a new URL each
+    # time (a cursor that changes, records that do not): no URL repeats.
+    for n in range(50):
+        secret_api.fail_next(
+            "link", path="/sequences", after=1 if n == 0 else 0, href=f"{{first}}&n={n}"
+        )
+
+    result = run_cli([], {**secret_config, "page_size": 5}, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(secret_api.requests_to("/sequences")) == 3, "page 1, page 2, page 1 again: stop"
+    assert len(set(result.ids("sequences"))) == 10
+    assert result.stderr.count("leads back to a page or to records already read") == 1
 
 
 def test_retry_after_beyond_the_cap_ends_the_run_at_once(secret_api, secret_config, tmp_path):
@@ -258,8 +276,17 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
             {"bookmarks": {"calls": {"replication_key": "updated_at", "replication_key_value": 7}}},
             "The state of stream calls has bookmark updated_at=7",
         ),
-        ({"bookmarks": {"calls": "2026-01-01"}}, "The state of stream calls is not an object"),
+        ({"bookmarks": {"calls": "2026-01-01"}}, "The state of stream calls is not a bookmark"),
         ({"bookmarks": ["calls"]}, "The state is not a Singer state object"),
+        (
+            {"type": "STATE", "value": {"bookmarks": {}}},
+            'The state is a Singer STATE message, not a state: pass its "value"',
+        ),
+        ({"calls": {"replication_key_value": "2026-01-01"}}, "The state has no bookmarks"),
+        (
+            {"bookmarks": {"calls": {"partitions": [{}]}}},
+            "The state of stream calls is not a bookmark",
+        ),
     ],
 )
 def test_a_corrupt_or_foreign_bookmark_is_named_in_one_line(
@@ -272,6 +299,18 @@ def test_a_corrupt_or_foreign_bookmark_is_named_in_one_line(
     assert "meltano state clear" in last_line(result.stderr)
     assert "Traceback" not in result.stderr
     assert secret_api.requests == []
+
+
+def test_a_bookmark_without_its_key_is_resumed_from(secret_api, secret_config, tmp_path):
+    state = {"bookmarks": {"calls": {"replication_key_value": "2026-05-20T00:00:00Z"}}}
+
+    result = run_cli([], {**secret_config, "lookback_window_days": 1}, tmp_path, state=state)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    first_window = secret_api.requests_to("/calls")[0].params["start_date_from"]
+    assert first_window.startswith("2026-05-18T23:59:59"), "from the bookmark, less a day"
+    assert result.ids("calls")
+    assert all(c["start_date"] >= "2026-05-19" for c in result.records("calls"))
 
 
 def test_a_future_bookmark_is_clamped_to_now_with_a_warning(secret_api, secret_config, tmp_path):
@@ -296,7 +335,13 @@ def test_a_future_bookmark_is_clamped_to_now_with_a_warning(secret_api, secret_c
 
 
 @pytest.mark.parametrize(
-    ("content", "message"), [("", "is empty"), ("{bookm", "is not valid JSON")]
+    ("content", "message"),
+    [
+        ("", "is empty"),
+        ("{bookm", "is not valid JSON"),
+        ("[]", "holds list, not a JSON object"),
+        ("null", "holds NoneType, not a JSON object"),
+    ],
 )
 def test_an_empty_or_broken_state_file_is_named(
     secret_api, secret_config, tmp_path, content, message

@@ -198,3 +198,25 @@ def test_a_bad_date_in_the_usual_shape_is_delivered_once_and_moves_no_bookmark(t
     assert delivered["_extra"] == {"start_date": "2026-04-15T25:61:61Z"}
     bookmark = result.last_state["bookmarks"]["calls"]["replication_key_value"]
     assert bookmark == max(c["start_date"] for c in data.calls if c is not odd)
+
+
+def test_text_cut_mid_emoji_is_read_not_retried_for_ever(tmp_path):
+    data = sample_dataset(40, days=20, end=datetime.datetime(2026, 4, 21, tzinfo=UTC))
+    data.calls[5]["notes"] = "Great call \ud83d"  # a lone surrogate: msgspec refuses it
+    with FakeAmplemarketAPI(data, api_key=SECRET_LOOKING_KEY) as api:
+        config = config_for(api, start_date="2026-04-01T00:00:00Z", max_retries=2)
+        result = run_cli([], config, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Retrying" not in result.stderr
+    notes = {r["id"]: r["notes"] for r in result.records("calls")}
+    assert notes[data.calls[5]["id"]] == "Great call \ufffd"
+    assert len(notes) == len(data.calls)
+
+
+def test_json_msgspec_refuses_is_read_leniently():
+    from tap_amplemarket.client import lenient_json
+
+    body = lenient_json(b'{"a": "x\\udfffy", "b": 1e400, "c": "\\ud83d\\ude00", "d": 1.5}')
+
+    assert body == {"a": "x\ufffdy", "b": "1e400", "c": "\U0001f600", "d": 1.5}

@@ -126,3 +126,15 @@ def test_a_lead_list_deleted_after_listing_skips_only_that_list(big_api, small_p
     lists = {r["lead_list_id"] for r in result.records("lead_list_entries")}
     assert lists == {ll["id"] for ll in big_api.data.lead_lists} - {gone}
     assert len(result.records("lead_lists")) == len(big_api.data.lead_lists)
+
+
+def test_a_parent_id_is_escaped_whole_in_its_childs_path(big_api, small_pages):
+    odd = big_api.data.lead_lists[2]
+    odd["id"] = "../users?x=1#frag%2F"
+
+    result = sync(small_pages)
+
+    sent = [r.target for r in big_api.requests if "x=1" in r.target or "%3F" in r.target]
+    assert sent, "the odd id was requested"
+    assert all(r.startswith("/lead-lists/..%2Fusers%3Fx%3D1%23frag%252F?") for r in sent), sent
+    assert {e["lead_list_id"] for e in result.records("lead_list_entries")} >= {odd["id"]}

@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import re
 import typing as t
+from urllib.parse import unquote
 
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.conform import EXTRA
@@ -58,7 +59,7 @@ class Endpoint:
     def match(self, path: str) -> dict[str, str] | None:
         """The path's placeholder values if `path` is this endpoint's, else None."""
         found = _path_pattern(self.path).fullmatch(path)
-        return found.groupdict() if found else None
+        return {k: unquote(v) for k, v in found.groupdict().items()} if found else None
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
