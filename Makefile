@@ -41,9 +41,10 @@ demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded d
 
 # After `make demo`: make query SQL="select count(*) from amplemarket.calls" (default: rows per table)
 DUCKDB_PYTHON := .meltano/loaders/target-duckdb/venv/bin/python
+query: export SQL := $(SQL)
 query:  ## Query the demo's DuckDB file with the DuckDB the loader installed
 	@test -x $(DUCKDB_PYTHON) || { echo "make query: no DuckDB loader yet; run make demo first"; exit 1; }
-	@$(DUCKDB_PYTHON) scripts/duckdb_query.py output/warehouse.duckdb $(if $(SQL),"$(SQL)")
+	@$(DUCKDB_PYTHON) scripts/duckdb_query.py output/warehouse.duckdb
 
 test: lint  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,12 +1,15 @@
 """Query a DuckDB file: python duckdb_query.py FILE [SQL] [--plain].
 
 Run by the DuckDB loader's own Python (`make query`), the one environment here with duckdb.
-Without SQL it prints the rows per table in schema amplemarket; --plain prints bare
-pipe-separated rows (for tests) instead of a table.
+The SQL comes as an argument or, from `make query SQL=...`, in the environment variable SQL
+(untouched by any shell quoting). Without SQL it prints the rows per table in schema
+amplemarket; --plain prints bare pipe-separated rows (for tests) instead of a table. A query
+DuckDB refuses ends in one line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import duckdb  # type: ignore[import-not-found]
@@ -25,8 +28,12 @@ def table_rows_sql(db: duckdb.DuckDBPyConnection) -> str:
 def main(argv: list[str]) -> None:
     plain = "--plain" in argv
     database, *sql = [arg for arg in argv if arg != "--plain"]
+    query = sql[0] if sql else os.environ.get("SQL")
     with duckdb.connect(database, read_only=True) as db:
-        result = db.sql(sql[0] if sql else table_rows_sql(db))
+        try:
+            result = db.sql(query or table_rows_sql(db))
+        except duckdb.Error as exc:
+            sys.exit(f"make query: {' '.join(str(exc).split())}")
         if plain:
             for row in result.fetchall():
                 print("|".join(map(str, row)))

@@ -48,7 +48,12 @@ class RateLimitedError(RetriableAPIError):
     """429: wait what Retry-After says (None or <= 0: back off like any other fault)."""
 
     def __init__(self, retry_after: float | None, path: str, response: requests.Response) -> None:
-        wait = "no usable Retry-After" if retry_after is None else f"Retry-After {retry_after:g}s"
+        if retry_after is None:
+            wait = "no usable Retry-After"
+        elif retry_after <= 0:
+            wait = "Retry-After now or in the past"
+        else:
+            wait = f"Retry-After {retry_after:g}s"
         super().__init__(f"Rate limited on {path} ({wait})", response)
         self.retry_after = retry_after
 

@@ -56,10 +56,12 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
 
     def call(self, send: Callable[[], requests.Response], where: str) -> requests.Response:
-        attempts = 0
+        attempts = 0  # counted against max_attempts
+        tries = 0  # every one, for the log
         rate_limited_for = 0.0
         waits: Iterator[float] | None = None
         while True:
+            tries += 1
             self.limiter.acquire()
             try:
                 return send()
@@ -76,7 +78,7 @@ class RetryPolicy:
                             "the next run resumes from the last checkpoint (lower "
                             "max_requests_per_minute if this repeats)"
                         ) from None
-                    self.on_retry(where, wait, attempts + 1, exc)
+                    self.on_retry(where, wait, tries, exc)
                     self.limiter.pause_for(wait)
                     continue
                 failure: Exception = exc
@@ -88,5 +90,5 @@ class RetryPolicy:
             if waits is None:
                 waits = self.waits()
             wait = next(waits)
-            self.on_retry(where, wait, attempts, failure)
+            self.on_retry(where, wait, tries, failure)
             self.sleep(wait)

@@ -44,6 +44,13 @@ SPLIT_MIN_SAMPLE = 20
 MAX_PAGES_AHEAD = 48
 
 
+def parse_timestamp_or_none(text: str) -> datetime.datetime | None:
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        return None
+
+
 def call_time(value: t.Any) -> datetime.datetime | None:
     """A call's start_date as sent, read as the conformer reads it; None if it cannot be
     placed in time."""
@@ -76,6 +83,8 @@ class WindowFilter:
 
     def __init__(self) -> None:
         self.unplaceable: set[str] = set()  # their ids, as text
+        #: Calls the API returned outside the (padded) dates asked for: never written.
+        self.outside = 0
 
     def keep(self, window: Window, calls: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
         lower_z, upper_z = isoformat_z(window.lower), isoformat_z(window.upper)
@@ -87,14 +96,25 @@ class WindowFilter:
                 # "2025-13-45T...Z", is placed by its text too: in exactly one window.)
                 if lower_z <= start_date < upper_z:
                     kept.append(call)
+                else:
+                    self._count_if_outside(window, parse_timestamp_or_none(start_date))
             elif self._belongs(window, call):
                 kept.append(call)
         return kept
 
+    def _count_if_outside(self, window: Window, when: datetime.datetime | None) -> None:
+        if when is not None and not (
+            window.lower - BOUNDARY_PAD <= when <= window.upper + BOUNDARY_PAD
+        ):
+            self.outside += 1
+
     def _belongs(self, window: Window, call: dict[str, t.Any]) -> bool:
         when = call_time(call.get("start_date"))
         if when is not None:
-            return window.lower <= when < window.upper
+            inside = window.lower <= when < window.upper
+            if not inside:
+                self._count_if_outside(window, when)
+            return inside
         call.setdefault("start_date", None)  # the SDK's bookmark code reads it unguarded
         key = repr(call.get("id"))  # an id of any type, as text
         if key in self.unplaceable:
@@ -103,16 +123,22 @@ class WindowFilter:
             self.unplaceable.add(key)
         return True
 
-    def summary(self) -> str | None:
-        """One line on the calls that could not be placed, if any."""
-        if not self.unplaceable:
-            return None
-        ids = sorted(self.unplaceable)
-        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-        return (
-            f"calls: {len(ids)} call(s) without a usable start_date were delivered once each, "
-            f"without moving the bookmark (ids: {shown})"
-        )
+    def summary(self) -> list[str]:
+        """A line on the calls that could not be placed, and on calls out of range, if any."""
+        lines = []
+        if ids := sorted(self.unplaceable):
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            lines.append(
+                f"calls: {len(ids)} call(s) without a usable start_date were delivered once "
+                f"each, without moving the bookmark (ids: {shown})"
+            )
+        if self.outside:
+            lines.append(
+                f"calls: the API returned {self.outside} call(s) dated outside the window asked "
+                "for: each is written only with the window that holds its date (not at all "
+                "if that is outside this run's range)"
+            )
+        return lines
 
 
 class CallsStream(AmplemarketStream):
@@ -202,8 +228,8 @@ class CallsStream(AmplemarketStream):
                     plural(item.calls, "call"),
                     plural(item.pages, "page"),
                 )
-        if summary := belongs.summary():
-            self.log("%s", summary, level=logging.WARNING)
+        for line in belongs.summary():
+            self.log("%s", line, level=logging.WARNING)
 
     def _log_progress(
         self, window: Window, end: datetime.datetime, requests_per_minute: float

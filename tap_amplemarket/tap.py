@@ -77,7 +77,7 @@ class TapAmplemarket(Tap):
             title="Start date",
             description=(
                 "Earliest call start_date to sync (ISO 8601). Without it a first sync reads all "
-                "history."
+                "history, from 2010-01-01."
             ),
         ),
         th.Property(
@@ -277,6 +277,8 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
     return state
 
 
+#: The tap's own settings; the SDK's built-in ones (batch_config, stream_maps, ...) take null.
+OWN_SETTINGS = frozenset(TapAmplemarket.config_jsonschema["properties"])
 #: Settings whose null means "not set": they have no default to fall back on.
 NULLABLE_SETTINGS = frozenset({"start_date", "end_date", "user_agent"})
 
@@ -325,7 +327,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     errors = [
         f"{key} is null: give it a value, or leave it out for the default"
         for key, value in config.items()
-        if value is None and key not in NULLABLE_SETTINGS
+        if value is None and key in OWN_SETTINGS and key not in NULLABLE_SETTINGS
     ]
     errors += header_value_errors(config)
     dates = {}

@@ -237,3 +237,26 @@ def test_leaving_early_stops_and_joins_every_worker():
     fetcher.close()  # type: ignore[attr-defined]
 
     assert threading.active_count() == before
+
+
+def test_a_page_keeps_the_calls_of_its_window_once_and_counts_strays():
+    from tap_amplemarket.streams import WindowFilter
+
+    window = Window(
+        datetime.datetime(2026, 4, 1, tzinfo=UTC), datetime.datetime(2026, 4, 2, tzinfo=UTC)
+    )
+    page = [
+        {"id": "in", "start_date": "2026-04-01T12:00:00Z"},
+        {"id": "in-offset", "start_date": "2026-04-01T14:00:00+02:00"},
+        {"id": "padding", "start_date": "2026-04-02T00:00:00Z"},  # the next window's
+        {"id": "stray", "start_date": "2099-01-01T00:00:00Z"},
+        {"id": "undated", "start_date": "soon"},
+        {"id": "undated", "start_date": "soon"},
+    ]
+    belongs = WindowFilter()
+
+    kept = [call["id"] for call in belongs.keep(window, page)]
+
+    assert kept == ["in", "in-offset", "undated"], "an undated call once, a stray never"
+    assert belongs.outside == 1
+    assert [line.split(":")[1].strip().split()[0] for line in belongs.summary()] == ["1", "the"]
