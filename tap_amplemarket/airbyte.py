@@ -30,7 +30,13 @@ from singer_sdk.plugin_base import _plugin_log_level
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from typing_extensions import override
 
-from tap_amplemarket.errors import AuthenticationError, BadStateError, redact
+from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.errors import (
+    AuthenticationError,
+    BadStateError,
+    EndpointNotAvailableError,
+    redact,
+)
 from tap_amplemarket.tap import TapAmplemarket, failure_message
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
 
@@ -255,17 +261,32 @@ def stream_bookmarks(state: t.Any) -> Json:
         raise InputError(msg) from None
 
 
+#: A connection check gives up after this many attempts: it must answer in seconds.
+CHECK_MAX_ATTEMPTS = 3
+
+
 def check(config: Json, writer: AirbyteWriter) -> None:
     """One cheap request through the tap's own client: the dispositions list (one page)."""
+    settings = tap_config(config)
+    attempts = settings.get("max_retries")
+    if "max_retries" not in settings or (type(attempts) is int and attempts > CHECK_MAX_ATTEMPTS):
+        settings["max_retries"] = CHECK_MAX_ATTEMPTS  # a bad value is still reported as such
     try:
-        tap = TapAmplemarket(config=tap_config(config), message_writer=writer)
-        next(iter(tap.streams["dispositions"].get_records(None)), None)
+        tap = TapAmplemarket(config=settings, message_writer=writer)
+        stream = tap.streams["dispositions"]
+        assert isinstance(stream, AmplemarketStream)
+        # request_records, not get_records: a 404 must fail the check, not skip a stream.
+        next(iter(stream.request_records(None)), None)
+    except EndpointNotAvailableError as exc:
+        message = f"{exc}; or api_url is not the API's base URL: check api_url"
+        logger.error("%s", message)
+        status: Json = {"status": "FAILED", "message": message}
     except Exception as exc:
         failure = describe_failure(exc)
         if failure is None:
             raise
         logger.error("%s", failure.message)
-        status: Json = {"status": "FAILED", "message": failure.message}
+        status = {"status": "FAILED", "message": failure.message}
     else:
         status = {"status": "SUCCEEDED"}
     writer.emit({"type": "CONNECTION_STATUS", "connectionStatus": status})

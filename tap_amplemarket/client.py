@@ -399,11 +399,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             )
             raise ForeignLinkError(msg)
         if status == HTTPStatus.NOT_FOUND:
-            msg = (
-                f"Amplemarket answered 404 for {self.path} ({describe_api_errors(response)}): "
-                "this key's plan may not include it"
-            )
-            raise EndpointNotAvailableError(msg)
+            raise EndpointNotAvailableError(self.path or "", describe_api_errors(response))
         if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
             msg = (
                 f"Amplemarket rejected GET {self.path} ({status}): "
@@ -508,14 +504,35 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                     plural(self.stats.pages - pages, "page"),
                 )
         except EndpointNotAvailableError as exc:
-            if self.partition_404_means_deleted and context:
-                self.log("%s: skipping %s, deleted since listed", self.name, context)
-                return
+            self._skip_or_raise(exc, context, partition_pages=self.stats.pages - pages)
+        finally:
+            self.stats.finish()
+
+    def _skip_or_raise(
+        self, exc: EndpointNotAvailableError, context: Context | None, partition_pages: int
+    ) -> None:
+        """What a 404 means depends on what this endpoint has already answered."""
+        if (
+            partition_pages == 0
+            and context
+            and (self.stats.pages > 0 or self.partition_404_means_deleted)
+        ):
+            # The endpoint answers for other parents: this one was deleted since listed.
+            self.log("%s: skipping %s, deleted since listed", self.name, context)
+            return
+        if self.stats.pages == 0:
             # Warn once and skip: one endpoint missing from a plan must not fail the sync.
             self.endpoint_unavailable = True
             self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)
-        finally:
-            self.stats.finish()
+            return
+        # A 404 in the middle of a listing the endpoint has been serving: ending the stream
+        # quietly would skip the rest of it (and, for calls, move the bookmark past it).
+        msg = (
+            f"Amplemarket answered 404 for {exc.path} in the middle of a listing it had been "
+            f"serving ({exc.detail}): stopping, so that nothing is skipped; the next run "
+            "resumes from the last checkpoint"
+        )
+        raise APIRequestError(msg) from None
 
     @override
     def log_sync_costs(self) -> None:

@@ -29,7 +29,15 @@ class APIRequestError(AmplemarketError, FatalAPIError):
 
 
 class EndpointNotAvailableError(APIRequestError):
-    """404 on a list endpoint: the key's plan lacks it, so the stream is skipped."""
+    """404 on a list endpoint: the key's plan lacks it, so the stream is skipped (unless
+    the endpoint has already answered: see `AmplemarketStream.get_records`)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(
+            f"Amplemarket answered 404 for {path} ({detail}): this key's plan may not include it"
+        )
+        self.path = path
+        self.detail = detail
 
 
 class ForeignLinkError(AmplemarketError, FatalAPIError):

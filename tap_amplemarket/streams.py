@@ -15,6 +15,7 @@ from tap_amplemarket.conform import normalize_datetime
 from tap_amplemarket.progress import Progress, plural
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tap_amplemarket.windows import (
+    ONE_SECOND,
     DensitySizer,
     OrderedFetcher,
     Window,
@@ -59,10 +60,12 @@ def call_time(value: t.Any) -> datetime.datetime | None:
 
 
 class Page(t.NamedTuple):
-    """Records the API returned for `window`, in its order."""
+    """Records the API returned for `window`, in its order; those whose id (as `repr`) is in
+    `written` were written already, from a window given up to be split (see CallsStream)."""
 
     window: Window
     records: list[dict[str, t.Any]]
+    written: frozenset[str] = frozenset()
 
 
 class WindowDone(t.NamedTuple):
@@ -86,7 +89,14 @@ class WindowFilter:
         #: Calls the API returned outside the (padded) dates asked for: never written.
         self.outside = 0
 
-    def keep(self, window: Window, calls: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    def keep(
+        self,
+        window: Window,
+        calls: list[dict[str, t.Any]],
+        written: frozenset[str] = frozenset(),
+    ) -> list[dict[str, t.Any]]:
+        if written:
+            calls = [call for call in calls if repr(call.get("id")) not in written]
         lower_z, upper_z = isoformat_z(window.lower), isoformat_z(window.upper)
         kept = []
         for call in calls:
@@ -155,19 +165,36 @@ class CallsStream(AmplemarketStream):
     name = "calls"
     path = "/calls"
     replication_key = "start_date"
+    #: The newest start_date written so far, and the bookmark of the last checkpoint.
     _newest_written: str | None = None
+    _checkpointed: str | None = None
 
     @override
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
     ) -> None:
-        # The SDK converts and compares the bookmark value of every record; in a newest-first
-        # window only a call newer than any before can raise it (no public hook skips it).
+        # The SDK moves the bookmark with every record (no public hook says otherwise); here
+        # it moves only at checkpoints (`_checkpoint`): a record only says it was written.
         value = latest_record.get("start_date")
-        if value is None or (self._newest_written is not None and value <= self._newest_written):
+        if value is not None and (self._newest_written is None or value > self._newest_written):
+            self._newest_written = value
+
+    def _checkpoint(self, window: Window, context: Context | None) -> None:
+        """Every call before `window.upper` is written: move the bookmark up to the newest call
+        written, never past that bound (calls of a window given up to be split were written
+        early), and emit the STATE."""
+        newest = self._newest_written
+        if newest is None:
             return
-        self._newest_written = value
-        super()._increment_stream_state(latest_record, context=context)
+        if parse_timestamp(newest) > window.upper:
+            newest = isoformat_z(window.upper)
+        if newest == self._checkpointed:
+            return
+        self._checkpointed = newest
+        super()._increment_stream_state({self.replication_key: newest}, context=context)
+        # The SDK has no public hook to emit a state mid-stream; this one, which it calls
+        # internal, promotes the bookmark just set and writes the STATE.
+        self.finalize_state_progress_markers()
 
     def sync_range(self, context: Context | None) -> tuple[datetime.datetime, datetime.datetime]:
         """[start, end) of this run: bookmark minus lookback (or start_date) up to end_date/now."""
@@ -214,13 +241,11 @@ class CallsStream(AmplemarketStream):
         progress = Progress(self.stats)
         for item in fetcher:
             if isinstance(item, Page):
-                yield from belongs.keep(item.window, item.records)
+                yield from belongs.keep(item.window, item.records, item.written)
                 if progress.due():
                     self._log_progress(item.window, end, progress.requests_per_minute())
             elif isinstance(item, WindowDone):
-                # Every call before the window's upper bound is written: checkpoint. The SDK
-                # has no public hook to emit a state mid-stream; this one is public by name.
-                self.finalize_state_progress_markers()
+                self._checkpoint(item.window, context)
                 self.log(
                     "calls: window [%s, %s) done: %s in %s",
                     isoformat_z(item.window.lower),
@@ -245,32 +270,78 @@ class CallsStream(AmplemarketStream):
             isoformat_z(end),
         )
 
-    def _fetch_window(self, window: Window, sizer: DensitySizer) -> Iterator[Page | WindowDone]:
+    def _fetch_window(
+        self, window: Window, sizer: DensitySizer, written: frozenset[str] = frozenset()
+    ) -> Iterator[Page | WindowDone]:
         """The pages of one window (run in a worker thread), then its WindowDone.
 
-        A window whose first page shows it far denser than planned is split instead, and
-        its parts fetched in turn: a checkpoint stays a few thousand calls away.
+        A window far denser than planned is split, so that a checkpoint stays a few thousand
+        calls away:
+        - seen on its first page: it is split in parts of about the target, and that page
+          is read again in the first part;
+        - seen later (a burst the newest calls did not show): once it has given
+          SPLIT_ABOVE_TARGET times the target, its paging stops and what is left of it is
+          read in ascending windows of its own, sized from the density just seen (see
+          `_unread_part`); calls already written are not written again.
         """
         page_size = self.page_size or 1
+        target = sizer.target_calls
         records = iter(self.request_records(self.window_query(window)))
         page = list(itertools.islice(records, page_size))
         if len(page) == page_size and (covered := self._covered_by(window, page)):
             # A full first page: a first sight of the density, for windows planned now.
             if len(page) >= SPLIT_MIN_SAMPLE and (
-                parts := self._split(window, covered, len(page), sizer.target_calls)
+                parts := self._split(window, covered, len(page), target)
             ):
                 records.close()  # type: ignore[attr-defined]  # a generator
                 for part in parts:
-                    yield from self._fetch_window(part, sizer)
+                    yield from self._fetch_window(part, sizer, written)
                 return
             sizer.observe(covered, len(page))
-        calls, pages = len(page), 1
+        seen: list[tuple[t.Any, t.Any]] = []  # (id, start_date) of each call read
+        pages = 0
         while page:
-            yield Page(window, page)
+            seen += [(call.get("id"), call.get("start_date")) for call in page]
+            pages += 1
+            yield Page(window, page, written)
+            if len(seen) >= SPLIT_ABOVE_TARGET * target and (
+                unread := self._unread_part(window, [date for _, date in seen], target)
+            ):
+                records.close()  # type: ignore[attr-defined]  # a generator
+                rest, density = unread
+                written = written | {repr(call_id) for call_id, _ in seen}
+                rest_sizer = DensitySizer(initial=density, target_calls=target)
+                for part in plan_windows(rest.lower, rest.upper, rest_sizer.next_size):
+                    yield from self._fetch_window(part, rest_sizer, written)
+                break
             page = list(itertools.islice(records, page_size))
-            calls, pages = calls + len(page), pages + bool(page)
-        sizer.observe(window, calls)
-        yield WindowDone(window, calls, pages)
+        else:
+            sizer.observe(window, len(seen))
+        yield WindowDone(window, len(seen), max(pages, 1))
+
+    @staticmethod
+    def _unread_part(
+        window: Window, dates: list[t.Any], target: int
+    ) -> tuple[Window, datetime.timedelta] | None:
+        """What of `window` may hold calls not yet read, given the start_date `dates` of
+        those read, and the size of a window of `target` calls at their density.
+
+        The API lists newest first: if the calls read came in that order, only what is
+        older than the oldest (its second included) is left. If they did not, no order is
+        relied on and the whole window is read again. None if the window cannot be parted.
+        """
+        times = [
+            when
+            for when in map(call_time, dates)
+            if when is not None and window.lower <= when < window.upper
+        ]
+        if window.span <= ONE_SECOND or not times:
+            return None
+        newest_first = all(newer >= older for newer, older in itertools.pairwise(times))
+        oldest = min(times)
+        upper = oldest.replace(microsecond=0) + ONE_SECOND if newest_first else window.upper
+        span = max(max(times) - oldest, ONE_SECOND)
+        return Window(window.lower, min(upper, window.upper)), span * target / len(times)
 
     @staticmethod
     def _covered_by(window: Window, page: list[dict[str, t.Any]]) -> Window | None:

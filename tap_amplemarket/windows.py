@@ -122,8 +122,9 @@ class OrderedFetcher:
     - Tasks are drawn lazily from `tasks`, one at a time, so each can be planned from what
       earlier ones found; the first task runs alone until its first item, to give the
       planning a first sight.
-    - At most `max_buffered` items wait ahead of the caller; only the task the caller is
-      reading may run past that bound, so memory stays flat and the head never starves.
+    - At most `max_buffered` items of the tasks ahead wait for the caller, and at most
+      `max_buffered` of the task the caller is reading (it may run past the first bound, so
+      that it never starves): memory stays flat, however slow the caller.
     - An error in a task is raised to the caller when it reaches that task (everything
       before it is delivered first); no further task starts once one has failed.
     - Closing the iterator (or an error in the caller) stops the workers and joins them.
@@ -230,10 +231,9 @@ class OrderedFetcher:
             try:
                 for item in self._produce(slot.task):
                     with self._cond:
-                        while (
-                            self._buffered >= self._max_buffered
-                            and slot.index != self._head
-                            and not self._stopping
+                        while not self._stopping and (
+                            len(slot.items) >= self._max_buffered
+                            or (slot.index != self._head and self._buffered >= self._max_buffered)
                         ):
                             self._cond.wait()
                         if self._stopping:

@@ -103,7 +103,12 @@ def test_the_copys_own_tests_pass_once_make_metadata_has_run(project):
     subprocess.run(metadata, check=True, capture_output=True, **in_copy(project))
     assert "## meetings" in (project / "docs" / "streams.md").read_text()
 
-    tests = ["tests/test_streams.py", "tests/test_fake_api.py", "tests/test_plugin_metadata.py"]
+    tests = [
+        "tests/test_streams.py",
+        "tests/test_fake_api.py",
+        "tests/test_plugin_metadata.py",
+        "tests/test_core.py",  # the SDK's standard tests, on every stream
+    ]
     pytest_args = ["-v", "-p", "no:cacheprovider", "-m", "not meltano", *tests]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", *pytest_args],
@@ -115,3 +120,4 @@ def test_the_copys_own_tests_pass_once_make_metadata_has_run(project):
 
     assert run.returncode == 0, run.stdout[-3000:]
     assert "test_records_made_from_a_schema_fit_it[meeting_notes] PASSED" in run.stdout
+    assert "test_tap_stream_returns_record[meeting_notes] PASSED" in run.stdout

@@ -232,6 +232,28 @@ def test_check_fails_with_the_taps_own_one_line_and_exit_0(config, tmp_path, set
     assert message in singer.stderr, "the Singer tap says the same"
 
 
+def test_check_fails_when_api_url_answers_404_as_a_wrong_base_url_would(api, config, tmp_path):
+    run = run_source("check", tmp_path, {**config, "api_url": api.url + "/v9"})
+
+    assert run.returncode == 0
+    (status,) = run.of_type(Type.CONNECTION_STATUS)
+    assert status.status.value == "FAILED"
+    assert "404 for /calls/dispositions" in status.message
+    assert status.message.endswith("check api_url")
+
+
+def test_check_gives_up_after_a_few_attempts_whatever_max_retries_says(api, config, tmp_path):
+    api.fail_next("503", times=None, path="/calls/dispositions")
+    settings = {key: value for key, value in config.items() if key != "max_retries"}
+
+    run = run_source("check", tmp_path, settings)
+
+    (status,) = run.of_type(Type.CONNECTION_STATUS)
+    assert status.status.value == "FAILED"
+    assert "kept failing after every retry" in status.message
+    assert len(api.requests_to("/calls/dispositions")) == 3, "not the 8 attempts of a sync"
+
+
 def test_discover_lists_every_stream_with_keys_and_cursor(api, tmp_path, config):
     run = run_source("discover", tmp_path, config)
 

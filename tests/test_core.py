@@ -8,6 +8,7 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.endpoints import ENDPOINTS
+from tap_amplemarket.fake_api.generate import fill_missing
 from tap_amplemarket.tap import TapAmplemarket
 from tests.conftest import API_KEY
 
@@ -17,6 +18,7 @@ def with_an_undeclared_field_in_every_stream():
     `_extra` column that keeps it has values for the standard tests to check (their data
     would otherwise never fill it, and they warn about a field without values)."""
     data = sample_dataset(120)
+    fill_missing(data, ENDPOINTS)  # what the fake would serve for a stream with no sample data
     for endpoint in ENDPOINTS:
         if endpoint.detail:
             first = data[endpoint.parent][0][endpoint.records_key][0]

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from tests.conftest import sync
+from tap_amplemarket.fake_api import FakeAmplemarketAPI
+from tests.conftest import run_cli, sync
 
 
 def all_call_ids(api):
@@ -93,3 +94,30 @@ def test_persistent_5xx_fails_after_max_retries(api, config, fast_retries):
     with pytest.raises(RetriableAPIError):
         sync({**config, "max_retries": 3})
     assert len(api.requests_to("/calls/dispositions")) == 3
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_404_in_the_middle_of_calls_fails_the_run_and_moves_no_bookmark_past_it(
+    api, config, tmp_path, workers
+):
+    api.fail_next("404", times=None, path="/calls", after=6)
+    settings = {**config, "page_size": 5, "max_concurrent_requests": workers}
+
+    result = run_cli([], settings, tmp_path)
+
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "Amplemarket answered 404 for /calls in the middle of a listing" in last_line
+    assert "Skipping stream calls" not in result.stderr
+    written = set(result.ids("calls"))
+    bookmarks = [
+        s["bookmarks"]["calls"]["replication_key_value"]
+        for s in result.states
+        if "replication_key_value" in s.get("bookmarks", {}).get("calls", {})
+    ]
+    covered = bookmarks[-1] if bookmarks else ""
+    assert {c["id"] for c in api.data.calls if c["start_date"] <= covered} <= written
+
+    with FakeAmplemarketAPI(api.data, api_key=api.api_key) as healed:
+        resumed = sync({**settings, "api_url": healed.url}, state=result.last_state)
+    assert written | set(resumed.ids("calls")) == {c["id"] for c in api.data.calls}

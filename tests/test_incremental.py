@@ -148,3 +148,99 @@ def test_a_first_sync_without_start_date_reads_all_history_in_few_requests(api, 
     assert first_query["start_date_from"].startswith("2009-12-31")
     # 16 empty years before the data cost a handful of doubling windows, not 800 weekly ones.
     assert len(api.requests_to("/calls")) < 40
+
+
+def burst_dataset(sparse: int = 120, burst: int = 2000) -> tuple:
+    """`sparse` calls over three years and a `burst` of calls in one day in the middle of
+    them: a window sized from the sparse density holds the whole burst."""
+    data = sample_dataset(sparse, days=3 * 365)
+    factory = SampleFactory(seed=5)
+    burst_day = datetime.datetime(2025, 1, 15, 9, tzinfo=datetime.timezone.utc)
+    data.calls.extend(
+        factory.call(
+            burst_day + datetime.timedelta(seconds=factory.rng.randint(0, 8 * 3600)),
+            data.users,
+            data.dispositions,
+        )
+        for _ in range(burst)
+    )
+    return data
+
+
+def calls_between_checkpoints(result) -> list[int]:
+    counts, since = [], 0
+    for message in result.messages:
+        if message["type"] == "RECORD" and message["stream"] == "calls":
+            since += 1
+        elif message["type"] == "STATE" and "replication_key_value" in str(message):
+            counts.append(since)
+            since = 0
+    return [*counts, since]
+
+
+def test_a_burst_the_first_page_does_not_show_still_gets_checkpoints(config):
+    from tap_amplemarket.streams import SPLIT_ABOVE_TARGET, TARGET_PAGES_PER_WINDOW
+
+    data = burst_dataset()
+    page_size = 10
+    target = TARGET_PAGES_PER_WINDOW * page_size  # 200 calls a window
+    with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
+        settings = {k: v for k, v in config.items() if k != "start_date"}
+        result = sync({**settings, "api_url": api.url, "page_size": page_size})
+        requests = len(api.requests_to("/calls"))
+
+    ids = result.ids("calls")
+    assert sorted(ids) == sorted(c["id"] for c in data.calls)
+    assert len(ids) == len(set(ids)), "the calls of a window given up are not written twice"
+    # Without the split the burst, 2,000 calls, is one window with no checkpoint.
+    assert max(calls_between_checkpoints(result)) <= (SPLIT_ABOVE_TARGET + 1) * target
+    bookmarks = [bookmark(s) for s in result.states if "replication_key_value" in str(s)]
+    assert bookmarks == sorted(bookmarks)
+    assert bookmarks[-1] == max(c["start_date"] for c in data.calls)
+    # What the split costs: the pages of the window given up are read again.
+    minimum = -(-len(data.calls) // page_size)
+    assert requests <= 1.05 * minimum + SPLIT_ABOVE_TARGET * TARGET_PAGES_PER_WINDOW + 10
+
+
+def test_killed_runs_across_a_burst_resume_without_losing_a_call(tmp_path):
+    # The first kill comes after the window holding the burst was given up (600 calls) and
+    # some of what is left of it was checkpointed: the riskiest point to resume from.
+    data = burst_dataset(sparse=60, burst=1200)
+    with FakeAmplemarketAPI(data, api_key="k") as api:
+        config = config_for(api, page_size=10, lookback_window_days=0)
+        del config["start_date"]
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        delivered: set[str] = set()
+        state: dict | None = None
+        for kill_after in (700, 400, 250, 120, None):
+            command = [*TAP_COMMAND, "--config", str(tmp_path / "config.json")]
+            if state:
+                (tmp_path / "state.json").write_text(json.dumps(state))
+                command += ["--state", str(tmp_path / "state.json")]
+            lines, returncode = read_until_killed(command, kill_after)
+            messages = parse_messages("".join(lines))
+            delivered |= {
+                m["record"]["id"]
+                for m in messages
+                if m["type"] == "RECORD" and m["stream"] == "calls"
+            }
+            states = [m["value"] for m in messages if m["type"] == "STATE"]
+            state = states[-1] if states else state
+        assert returncode == 0
+        assert delivered == {call["id"] for call in data.calls}
+
+
+def test_a_burst_from_an_api_whose_order_says_nothing_of_dates_loses_nothing(config):
+    # The calls come in id order: the pages read before a window is given up are no
+    # evidence of what is left, so the whole window is read again (without duplicates).
+    data = burst_dataset(sparse=60, burst=1200)
+    with FakeAmplemarketAPI(data, api_key=config["api_key"], calls_by_id=True) as api:
+        settings = {k: v for k, v in config.items() if k != "start_date"}
+        result = sync({**settings, "api_url": api.url, "page_size": 10})
+
+    ids = result.ids("calls")
+    assert sorted(ids) == sorted(c["id"] for c in data.calls)
+    assert len(ids) == len(set(ids))
+    bookmarks = [bookmark(s) for s in result.states if "replication_key_value" in str(s)]
+    assert bookmarks == sorted(bookmarks)
+    assert bookmarks[-1] == max(c["start_date"] for c in data.calls)

@@ -138,3 +138,15 @@ def test_a_parent_id_is_escaped_whole_in_its_childs_path(big_api, small_pages):
     assert sent, "the odd id was requested"
     assert all(r.startswith("/lead-lists/..%2Fusers%3Fx%3D1%23frag%252F?") for r in sent), sent
     assert {e["lead_list_id"] for e in result.records("lead_list_entries")} >= {odd["id"]}
+
+
+def test_a_user_deleted_after_listing_skips_only_their_tasks(big_api, small_pages, tmp_path):
+    users = big_api.data.users
+    big_api.fail_next("404", times=None, path="/tasks", after=3)  # from the fourth user on
+
+    result = run_cli([], {**small_pages, "page_size": 100}, tmp_path)  # a page per user
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Skipping stream tasks" not in result.stderr
+    assert result.stderr.count("deleted since listed") == len(users) - 3
+    assert {t["user_id"] for t in result.records("tasks")} == {u["id"] for u in users[:3]}

@@ -178,8 +178,28 @@ def test_items_buffered_ahead_of_the_reader_stay_bounded():
             time.sleep(0.0005)  # a slow writer
             with lock:
                 buffered_ahead.append(produced["n"] - consumed)
-    # The head task may run ahead by its own items; the others by max_buffered in all.
-    assert max(buffered_ahead) <= 50 + 10 + 4
+    # The head task by max_buffered of its own, the others by max_buffered in all, plus the
+    # batch the reader holds and an item in each worker's hand.
+    assert max(buffered_ahead) <= 3 * 10 + 4
+
+
+def test_one_long_task_read_slowly_stays_bounded_too():
+    # One worker, one window of many pages, a slow writer: the head alone must stay bounded.
+    produced = {"n": 0}
+
+    def produce(task):
+        for index in range(400):
+            produced["n"] += 1
+            yield index
+
+    ahead = []
+    for consumed, _item in enumerate(
+        OrderedFetcher(range(1), produce, workers=1, max_buffered=10), start=1
+    ):
+        time.sleep(0.0002)
+        ahead.append(produced["n"] - consumed)
+    assert len(ahead) == 401, "the task and its 400 items"
+    assert max(ahead) <= 2 * 10 + 1
 
 
 def test_an_error_surfaces_once_after_everything_before_it():

@@ -157,8 +157,12 @@ class FakeAmplemarketAPI:
         request_budget: int | None = None,
         path_prefix: str = "",
         endpoints: tuple[Endpoint, ...] = ENDPOINTS,
+        calls_by_id: bool = False,
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
+        #: List calls in descending id order, not newest first: an API whose order says
+        #: nothing of start_date (the tap must not rely on it).
+        self.calls_by_id = calls_by_id
         fill_missing(self.data, endpoints)
         self.endpoints = endpoints
         #: Seconds added to every answer, as a real API across the internet would.
@@ -243,7 +247,10 @@ class FakeAmplemarketAPI:
 
     # -- data ------------------------------------------------------------------------------
     def _index_calls(self) -> None:
-        self._calls_asc = sorted(self.data.calls, key=lambda c: (c["start_date"], c["id"]))
+        self._calls_asc = sorted(
+            self.data.calls,
+            key=lambda c: (c["id"],) if self.calls_by_id else (c["start_date"], c["id"]),
+        )
         self._call_dates = [c["start_date"] for c in self._calls_asc]
         self._call_position = {c["id"]: i for i, c in enumerate(self._calls_asc)}
 
@@ -288,14 +295,15 @@ class FakeAmplemarketAPI:
     def _list_calls(self, params: dict[str, str]) -> Record:
         size = self._page_size(params, 100)
         lo, hi = 0, len(self._calls_asc)
+        since = until = None
         if "start_date_from" in params:
-            lo = bisect.bisect_left(
-                self._call_dates, parse_date_param("start_date_from", params["start_date_from"])
-            )
+            since = parse_date_param("start_date_from", params["start_date_from"])
         if "start_date_to" in params:
-            hi = bisect.bisect_left(
-                self._call_dates, parse_date_param("start_date_to", params["start_date_to"])
-            )
+            until = parse_date_param("start_date_to", params["start_date_to"])
+        if not self.calls_by_id:  # in start_date order: the dates bound a slice
+            lo = bisect.bisect_left(self._call_dates, since) if since else lo
+            hi = bisect.bisect_left(self._call_dates, until) if until else hi
+            since = until = None
         if "page[after]" in params:
             position = self._call_position.get(params["page[after]"])
             if position is None:
@@ -307,6 +315,8 @@ class FakeAmplemarketAPI:
         for index in range(hi - 1, lo - 1, -1):
             call = self._calls_asc[index]
             if any(call.get(k) != v for k, v in wanted.items()):
+                continue
+            if (since and call["start_date"] < since) or (until and call["start_date"] >= until):
                 continue
             if len(page) == size:
                 more = True
