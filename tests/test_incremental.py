@@ -91,37 +91,44 @@ def test_a_call_logged_late_before_the_bookmark_is_picked_up(api, config):
     assert bookmark(default_lookback.last_state) == bookmark(first.last_state)
 
 
+def kill_and_resume(
+    tmp_path, config: dict, kill_points: list[int | None]
+) -> tuple[set[str], list[int]]:
+    """Run the tap once per kill point (SIGKILLed after that many RECORDs; None: let it end),
+    each run from the last STATE the runs before printed. Returns the call ids delivered
+    and each run's exit code."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    delivered: set[str] = set()
+    state: dict | None = None
+    exit_codes = []
+    for kill_after in kill_points:
+        command = [*TAP_COMMAND, "--config", str(tmp_path / "config.json")]
+        if state:
+            (tmp_path / "state.json").write_text(json.dumps(state))
+            command += ["--state", str(tmp_path / "state.json")]
+        lines, returncode = read_until_killed(command, kill_after)
+        exit_codes.append(returncode)
+        messages = parse_messages("".join(lines))
+        delivered |= {
+            m["record"]["id"] for m in messages if m["type"] == "RECORD" and m["stream"] == "calls"
+        }
+        states = [m["value"] for m in messages if m["type"] == "STATE"]
+        state = states[-1] if states else state
+    return delivered, exit_codes
+
+
 def test_killed_runs_resume_from_their_last_state_without_losing_a_call(tmp_path):
     """SIGKILL the tap at random points; each rerun starts from the last STATE it printed."""
     rng = random.Random(20261124)
     data = sample_dataset(400, days=60)
     with FakeAmplemarketAPI(data, api_key="k") as api:
         config = config_for(api, page_size=10, window_days=5, lookback_window_days=0)
-        (tmp_path / "config.json").write_text(json.dumps(config))
-        delivered: set[str] = set()
-        state: dict | None = None
-        kills = 0
-        for _attempt in range(30):
-            command = [*TAP_COMMAND, "--config", str(tmp_path / "config.json")]
-            if state:
-                (tmp_path / "state.json").write_text(json.dumps(state))
-                command += ["--state", str(tmp_path / "state.json")]
-            kill_after = rng.randint(1, 150) if kills < 5 else None
-            lines, returncode = read_until_killed(command, kill_after)
-            kills += kill_after is not None
-            messages = parse_messages("".join(lines))
-            delivered |= {
-                m["record"]["id"]
-                for m in messages
-                if m["type"] == "RECORD" and m["stream"] == "calls"
-            }
-            states = [m["value"] for m in messages if m["type"] == "STATE"]
-            state = states[-1] if states else state
-            if returncode == 0:
-                break
-        assert kills == 5
-        assert returncode == 0
-        assert delivered == {call["id"] for call in data.calls}
+        kills = [rng.randint(1, 150) for _ in range(5)]
+        delivered, exit_codes = kill_and_resume(tmp_path, config, [*kills, None])
+
+    assert exit_codes[:5] == [-9] * 5, "each of the five runs was killed before its end"
+    assert exit_codes[5] == 0
+    assert delivered == {call["id"] for call in data.calls}
 
 
 def test_a_call_updated_after_the_fact_is_delivered_again(api, config):
@@ -209,25 +216,10 @@ def test_killed_runs_across_a_burst_resume_without_losing_a_call(tmp_path):
     with FakeAmplemarketAPI(data, api_key="k") as api:
         config = config_for(api, page_size=10, lookback_window_days=0)
         del config["start_date"]
-        (tmp_path / "config.json").write_text(json.dumps(config))
-        delivered: set[str] = set()
-        state: dict | None = None
-        for kill_after in (700, 400, 250, 120, None):
-            command = [*TAP_COMMAND, "--config", str(tmp_path / "config.json")]
-            if state:
-                (tmp_path / "state.json").write_text(json.dumps(state))
-                command += ["--state", str(tmp_path / "state.json")]
-            lines, returncode = read_until_killed(command, kill_after)
-            messages = parse_messages("".join(lines))
-            delivered |= {
-                m["record"]["id"]
-                for m in messages
-                if m["type"] == "RECORD" and m["stream"] == "calls"
-            }
-            states = [m["value"] for m in messages if m["type"] == "STATE"]
-            state = states[-1] if states else state
-        assert returncode == 0
-        assert delivered == {call["id"] for call in data.calls}
+        delivered, exit_codes = kill_and_resume(tmp_path, config, [700, 400, 250, 120, None])
+
+    assert exit_codes == [-9, -9, -9, -9, 0]
+    assert delivered == {call["id"] for call in data.calls}
 
 
 def test_a_burst_from_an_api_whose_order_says_nothing_of_dates_loses_nothing(config):
