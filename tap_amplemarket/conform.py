@@ -27,6 +27,8 @@ import typing as t
 
 import msgspec
 
+from tap_amplemarket.timefmt import UTC_SECONDS, fromisoformat, normalize
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
@@ -77,81 +79,6 @@ _INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
 _INTEGRAL = re.compile(r"(-?(?:0|[1-9]\d*))(?:\.0+)?")
 _BOOLEANS = {"true": True, "false": False}
 _DATE = re.compile(r"\d{4}-\d\d-\d\d")
-#: The API's usual date-time form: UTC, whole seconds (its text order is time order).
-UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-_fromisoformat = datetime.datetime.fromisoformat
-_DATE_TIME = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)"
-    r"(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?"
-    r"([Zz]|[+-]\d\d(?::?\d\d)?)?)?"
-)
-
-
-# -- date-times ------------------------------------------------------------------------------
-def _parse_datetime(text: str) -> tuple[datetime.datetime, bool] | None:
-    """(the instant in UTC, whether it is exact) of an RFC 3339 or ISO 8601 date-time.
-
-    Naive values (no offset; `T` or space) are UTC; a bare date is midnight UTC. Digits
-    beyond microseconds are truncated: the instant is then not exact.
-    """
-    match = _DATE_TIME.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
-    fraction = fraction or ""
-    try:
-        zone = _zone(offset)
-        value = datetime.datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int(fraction[:6].ljust(6, "0")),
-            tzinfo=zone,
-        ).astimezone(datetime.timezone.utc)
-    except (ValueError, OverflowError):
-        return None
-    return value, not fraction[6:].strip("0")
-
-
-def _zone(offset: str | None) -> datetime.tzinfo:
-    if offset is None or offset in "Zz":
-        return datetime.timezone.utc
-    digits = offset[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-    if minutes >= 60:
-        raise ValueError(offset)
-    delta = datetime.timedelta(hours=hours, minutes=minutes)
-    return datetime.timezone(-delta if offset[0] == "-" else delta)  # raises beyond 24 h
-
-
-def format_datetime(value: datetime.datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SS[.ffffff]Z` in UTC."""
-    return value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
-
-
-def normalize_datetime(text: str) -> str | None:
-    """`text` as UTC `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, or None if it is not a date-time."""
-    normal = _normalize(text)
-    return None if normal is None else normal[0]
-
-
-def _normalize(text: str) -> tuple[str, bool] | None:
-    if UTC_SECONDS.fullmatch(text):
-        # The API's usual form is already normal: only the calendar needs checking (and
-        # Python 3.10's fromisoformat does not read the "Z").
-        try:
-            _fromisoformat(text[:-1])
-        except ValueError:
-            return None
-        return text, True
-    parsed = _parse_datetime(text)
-    if parsed is None:
-        return None
-    value, exact = parsed
-    return format_datetime(value), exact
 
 
 # -- one value -------------------------------------------------------------------------------
@@ -361,11 +288,11 @@ class _Field:
             return UNFIT
         if UTC_SECONDS.fullmatch(value):  # the usual form, inlined: it is in every call
             try:
-                _fromisoformat(value[:-1])
+                fromisoformat(value[:-1])
             except ValueError:
                 return UNFIT
             return value
-        normal = _normalize(value)
+        normal = normalize(value)
         if normal is None:
             return UNFIT
         text, exact = normal

@@ -11,9 +11,8 @@ import typing as t
 from typing_extensions import override
 
 from tap_amplemarket.client import AmplemarketStream
-from tap_amplemarket.conform import normalize_datetime
 from tap_amplemarket.progress import Progress, plural
-from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp, read_instant
 from tap_amplemarket.windows import (
     ONE_SECOND,
     DensitySizer,
@@ -45,18 +44,11 @@ SPLIT_MIN_SAMPLE = 20
 MAX_PAGES_AHEAD = 48
 
 
-def parse_timestamp_or_none(text: str) -> datetime.datetime | None:
-    try:
-        return parse_timestamp(text)
-    except ValueError:
-        return None
-
-
 def call_time(value: t.Any) -> datetime.datetime | None:
     """A call's start_date as sent, read as the conformer reads it; None if it cannot be
     placed in time."""
-    normal = normalize_datetime(value) if isinstance(value, str) else None
-    return None if normal is None else parse_timestamp(normal)
+    instant = read_instant(value) if isinstance(value, str) else None
+    return None if instant is None else instant[0]
 
 
 class Page(t.NamedTuple):
@@ -107,7 +99,7 @@ class WindowFilter:
                 if lower_z <= start_date < upper_z:
                     kept.append(call)
                 else:
-                    self._count_if_outside(window, parse_timestamp_or_none(start_date))
+                    self._count_if_outside(window, call_time(start_date))
             elif self._belongs(window, call):
                 kept.append(call)
         return kept

@@ -11,8 +11,9 @@ import pytest
 
 from tap_amplemarket import schemas
 from tap_amplemarket.client import SchemaFiles
-from tap_amplemarket.conform import EXTRA, Conformer, normalize_datetime, with_extra_column
+from tap_amplemarket.conform import EXTRA, Conformer, with_extra_column
 from tap_amplemarket.tap import STREAM_TYPES
+from tap_amplemarket.timefmt import normalize_datetime
 from tests.conftest import assert_records_conform
 
 KEEP = object()  # expected: the value passes unchanged

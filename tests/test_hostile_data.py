@@ -12,9 +12,9 @@ from collections import Counter
 
 import pytest
 
-from tap_amplemarket.conform import normalize_datetime
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import SampleFactory, add_surprises
+from tap_amplemarket.timefmt import normalize_datetime
 from tests.conftest import SECRET_LOOKING_KEY, config_for, run_cli
 
 UTC = datetime.timezone.utc
