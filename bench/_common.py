@@ -25,10 +25,17 @@ FAKE_API = str(BIN / "tap-amplemarket-fake-api")
 RECORD = b'"type":"RECORD"'
 
 
-def run_measured(command: list[str]) -> tuple[float, float, bytes, int]:
-    """Wall seconds, peak RSS (MiB), first stdout line and RECORD count (Singer or Airbyte)
-    of a child whose stdout is drained as a target would: through a pipe, in large reads.
-    """
+class Measured(t.NamedTuple):
+    seconds: float  # wall time
+    rss: float  # peak RSS, MiB
+    first_line: bytes
+    records: int  # RECORD lines, Singer or Airbyte
+    cpu: float  # user + system seconds: what the run cost, however it overlapped waiting
+
+
+def run_measured(command: list[str]) -> Measured:
+    """What a child costs whose stdout is drained as a target would: through a pipe, in large
+    reads."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
@@ -43,7 +50,8 @@ def run_measured(command: list[str]) -> tuple[float, float, bytes, int]:
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command[:3]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024, first_line, records
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measured(elapsed, usage.ru_maxrss / 1024, first_line, records, cpu)
 
 
 def calls_only_catalog(config: dict[str, t.Any], workdir: pathlib.Path) -> pathlib.Path:

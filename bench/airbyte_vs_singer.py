@@ -61,7 +61,7 @@ def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, floa
         rss = dict.fromkeys(commands, 0.0)
         for _ in range(repeat):  # alternate the two, keep each one's best run
             for name, command in commands.items():
-                seconds, peak, _, records = run_measured(command)
+                seconds, peak, _, records, _ = run_measured(command)
                 assert records == calls, (name, records, calls)
                 best[name], rss[name] = min(best[name], seconds), max(rss[name], peak)
     return {

@@ -3,7 +3,8 @@
 For each N it runs, against the same fake API on 127.0.0.1 and side by side:
   - the tap (`tap-amplemarket`, calls stream only, Singer messages to /dev/null);
   - a bare `requests` + `json` loop that pages through the same calls and discards them;
-and prints records/s of both (best of --repeat runs, alternating), their ratio, requests made
+and prints records/s of both (best of --repeat runs, alternating), their ratio, the ratio of
+their CPU seconds (bare / tap: the tap's concurrent windows cannot flatter it), requests made
 vs ceil(N / page_size), and the peak RSS of each process.
 Usage: python bench/full_sync.py [--sizes 10000 50000 200000] [--repeat 3]
 """
@@ -50,27 +51,26 @@ def bench_size(calls: int, workdir: pathlib.Path, repeat: int) -> dict[str, floa
         catalog = calls_only_catalog(config, workdir)
         config_path = workdir / "config.json"
 
-        bare_s = tap_s = math.inf
+        bare_s = tap_s = bare_cpu = tap_cpu = math.inf
         bare_rss = tap_rss = 0.0
         requests_made = 0
         for _ in range(repeat):  # alternate the two, keep each one's best run
-            seconds, rss, output, _ = run_measured(
-                [sys.executable, "-c", BARE_LOOP, url, KEY, START, END]
-            )
-            assert int(output) == calls, (output, calls)
-            bare_s, bare_rss = min(bare_s, seconds), max(bare_rss, rss)
+            bare = run_measured([sys.executable, "-c", BARE_LOOP, url, KEY, START, END])
+            assert int(bare.first_line) == calls, (bare.first_line, calls)
+            bare_s, bare_rss = min(bare_s, bare.seconds), max(bare_rss, bare.rss)
+            bare_cpu = min(bare_cpu, bare.cpu)
             before = request_stats(url)["requests_by_path"].get("/calls", 0)
-            seconds, rss, _, records = run_measured(
-                [TAP, "--config", str(config_path), "--catalog", str(catalog)]
-            )
-            assert records == calls, "every call came out as a RECORD line"
-            tap_s, tap_rss = min(tap_s, seconds), max(tap_rss, rss)
+            tap = run_measured([TAP, "--config", str(config_path), "--catalog", str(catalog)])
+            assert tap.records == calls, "every call came out as a RECORD line"
+            tap_s, tap_rss = min(tap_s, tap.seconds), max(tap_rss, tap.rss)
+            tap_cpu = min(tap_cpu, tap.cpu)
             requests_made = request_stats(url)["requests_by_path"]["/calls"] - before
     return {
         "calls": calls,
         "tap_rps": calls / tap_s,
         "bare_rps": calls / bare_s,
         "ratio": bare_s / tap_s,
+        "cpu_ratio": bare_cpu / tap_cpu,
         "requests": requests_made,
         "min_requests": math.ceil(calls / PAGE_SIZE),
         "tap_rss": tap_rss,
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     args = parser.parse_args()
     header = (
-        f"{'calls':>8} {'tap rec/s':>10} {'bare rec/s':>11} {'tap/bare':>9} "
+        f"{'calls':>8} {'tap rec/s':>10} {'bare rec/s':>11} {'tap/bare':>9} {'CPU b/t':>8} "
         f"{'requests':>9} {'ceil(N/ps)':>11} {'tap RSS MiB':>12} {'bare RSS MiB':>13}"
     )
     print(header)
@@ -93,7 +93,8 @@ def main() -> None:
             row = bench_size(size, pathlib.Path(tmp), args.repeat)
             print(
                 f"{row['calls']:>8} {row['tap_rps']:>10.0f} {row['bare_rps']:>11.0f} "
-                f"{row['ratio']:>9.2f} {row['requests']:>9} {row['min_requests']:>11} "
+                f"{row['ratio']:>9.2f} {row['cpu_ratio']:>8.2f} {row['requests']:>9} "
+                f"{row['min_requests']:>11} "
                 f"{row['tap_rss']:>12.1f} {row['bare_rss']:>13.1f}",
                 flush=True,
             )

@@ -2,8 +2,8 @@
 
 The fake API runs in its own process, adds --latency seconds to every answer and enforces
 --quota requests per minute itself (a token bucket: 429 + Retry-After beyond it). For each
-history (dense working-hours calls, and a sparse history of several years) it prints, side
-by side in one run:
+history (dense working-hours calls, a sparse history of several years, and the same with one
+very busy day) it prints, side by side in one run:
   - the tap's wall time with max_concurrent_requests 1 and with the default;
   - the rate-limit floor: requests made / quota (the least time those requests can take);
   - the ratio of wall time to floor, the requests made against ceil(N / page size), the
@@ -25,9 +25,10 @@ from tap_amplemarket.tap import TapAmplemarket
 
 PAGE_SIZE = 100
 END = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
-HISTORIES = {  # name: (calls, days, working hours only)
-    "dense, 60 days of workdays": (6_000, 60, True),
-    "sparse, 5 years": (5_000, 5 * 365, False),
+HISTORIES = {  # name: (calls, days, working hours only, calls more on the middle day)
+    "dense, 60 days of workdays": (6_000, 60, True, 0),
+    "sparse, 5 years": (5_000, 5 * 365, False, 0),
+    "sparse, 5 years, a busy day": (5_000, 5 * 365, False, 8_000),
 }
 DEFAULT_CONCURRENCY = TapAmplemarket.config_jsonschema["properties"]["max_concurrent_requests"][
     "default"
@@ -45,7 +46,7 @@ def run(url: str, days: int, concurrency: int, workdir: pathlib.Path) -> dict[st
     }
     catalog = calls_only_catalog(config, workdir)
     before = request_stats(url)
-    seconds, rss, _, _ = run_measured(
+    seconds, rss, *_ = run_measured(
         [TAP, "--config", str(workdir / "config.json"), "--catalog", str(catalog)]
     )
     after = request_stats(url)
@@ -68,19 +69,21 @@ def main() -> None:
         f"page size {PAGE_SIZE}, default max_concurrent_requests {DEFAULT_CONCURRENCY}"
     )
     print(
-        f"{'history':<28} {'calls':>6} {'conc.':>5} {'wall s':>7} {'floor s':>8} "
+        f"{'history':<30} {'calls':>6} {'conc.':>5} {'wall s':>7} {'floor s':>8} "
         f"{'wall/floor':>10} {'requests':>9} {'ceil(N/ps)':>10} {'429s':>5} {'RSS MiB':>8}"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (calls, days, workdays) in HISTORIES.items():
-            fake_args = ["--calls", str(calls), "--days", str(days), "--end", END.isoformat()]
+        for name, (sparse, days, workdays, burst) in HISTORIES.items():
+            calls = sparse + burst
+            fake_args = ["--calls", str(sparse), "--days", str(days), "--end", END.isoformat()]
+            fake_args += ["--burst", str(burst)]
             fake_args += ["--latency", str(args.latency), "--quota", str(args.quota)]
             with fake_api(*fake_args, *(["--workdays"] if workdays else [])) as url:
                 for concurrency in (1, DEFAULT_CONCURRENCY):
                     row = run(url, days, concurrency, pathlib.Path(tmp))
                     floor = row["requests"] / (args.quota / 60)
                     print(
-                        f"{name:<28} {calls:>6} {concurrency:>5} {row['seconds']:>7.1f} "
+                        f"{name:<30} {calls:>6} {concurrency:>5} {row['seconds']:>7.1f} "
                         f"{floor:>8.1f} {row['seconds'] / floor:>10.2f} {row['requests']:>9} "
                         f"{math.ceil(calls / PAGE_SIZE):>10} {row['429s']:>5} {row['rss']:>8.1f}",
                         flush=True,

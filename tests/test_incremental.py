@@ -7,7 +7,7 @@ import json
 import random
 
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory
+from tap_amplemarket.fake_api.dataset import Dataset, SampleFactory
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import TAP_COMMAND, config_for, parse_messages, read_until_killed, sync
 
@@ -157,21 +157,10 @@ def test_a_first_sync_without_start_date_reads_all_history_in_few_requests(api, 
     assert len(api.requests_to("/calls")) < 40
 
 
-def burst_dataset(sparse: int = 120, burst: int = 2000) -> tuple:
+def burst_dataset(sparse: int = 120, burst: int = 2000) -> Dataset:
     """`sparse` calls over three years and a `burst` of calls in one day in the middle of
     them: a window sized from the sparse density holds the whole burst."""
-    data = sample_dataset(sparse, days=3 * 365)
-    factory = SampleFactory(seed=5)
-    burst_day = datetime.datetime(2025, 1, 15, 9, tzinfo=datetime.timezone.utc)
-    data.calls.extend(
-        factory.call(
-            burst_day + datetime.timedelta(seconds=factory.rng.randint(0, 8 * 3600)),
-            data.users,
-            data.dispositions,
-        )
-        for _ in range(burst)
-    )
-    return data
+    return sample_dataset(sparse, days=3 * 365, burst=burst)
 
 
 def calls_between_checkpoints(result) -> list[int]:

@@ -91,9 +91,12 @@ def sample_dataset(
     end: datetime.datetime | None = None,
     seed: int = 7,
     workdays: bool = False,
+    burst: int = 0,
 ) -> Dataset:
     """A dataset with `calls` calls over the `days` before `end`: evenly spread, or at random
-    times of working hours (Monday to Friday, 09:00-18:00 UTC) if `workdays`."""
+    times of working hours (Monday to Friday, 09:00-18:00 UTC) if `workdays`; and a `burst`
+    of calls more in the working hours of the day halfway through (a busy day in a quiet
+    history: a window sized from the history around it holds them all)."""
     factory = SampleFactory(seed)
     end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
     data = Dataset(users=[], mailboxes=[], tasks=[])
@@ -161,7 +164,14 @@ def sample_dataset(
     else:
         step = datetime.timedelta(days=days) / max(calls, 1)
         times = [first + step * index for index in range(calls)]
-    data["calls"] = [factory.call(when, data.users, data.dispositions) for when in times]
+    burst_day = (first + datetime.timedelta(days=days) / 2).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    times += [
+        burst_day + datetime.timedelta(seconds=factory.rng.randrange(9 * 3600))
+        for _ in range(burst)
+    ]
+    data["calls"] = [factory.call(when, data.users, data.dispositions) for when in sorted(times)]
     data["sequences"] = [
         {
             "id": factory.hex40(),

@@ -542,6 +542,7 @@ def main() -> None:
     parser.add_argument("--api-key", default="demo-api-key")
     parser.add_argument("--end", help="ISO 8601 time of the newest call (default: now)")
     parser.add_argument("--workdays", action="store_true", help="calls in working hours only")
+    parser.add_argument("--burst", type=int, default=0, help="calls more on the middle day")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     parser.add_argument("--quota", type=float, help="requests per minute (429 beyond)")
     args = parser.parse_args()
@@ -551,7 +552,9 @@ def main() -> None:
         else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     )
     api = FakeAmplemarketAPI(
-        sample_dataset(args.calls, days=args.days, end=end, workdays=args.workdays),
+        sample_dataset(
+            args.calls, days=args.days, end=end, workdays=args.workdays, burst=args.burst
+        ),
         api_key=args.api_key,
         port=args.port,
         latency=args.latency,
