@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -37,7 +36,12 @@ from tap_amplemarket.errors import (
     EndpointNotAvailableError,
     redact,
 )
-from tap_amplemarket.tap import TapAmplemarket, failure_message
+from tap_amplemarket.tap import (
+    TapAmplemarket,
+    UnreadableFileError,
+    failure_message,
+    read_json_file,
+)
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
 
 if t.TYPE_CHECKING:
@@ -188,12 +192,9 @@ def airbyte_stream(stream: Stream) -> Json:
 
 def load_json(path: str, what: str) -> t.Any:
     try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
-    except (OSError, ValueError) as exc:
-        # Neither message quotes the file's content, so no secret can leak through them.
-        msg = f"Cannot read the {what} file {path} ({exc}): pass a readable JSON file"
-        raise InputError(msg) from None
+        return read_json_file(path, what, "pass a readable JSON file")
+    except UnreadableFileError as exc:
+        raise InputError(str(exc)) from None
 
 
 def tap_config(config: t.Any) -> Json:

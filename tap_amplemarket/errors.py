@@ -9,11 +9,9 @@ import time
 import typing as t
 
 import msgspec
+import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from typing_extensions import override
-
-if t.TYPE_CHECKING:
-    import requests
 
 
 class AmplemarketError(Exception):
@@ -50,6 +48,10 @@ class RateLimitedTooLongError(AmplemarketError):
 
 class BadStateError(AmplemarketError):
     """The state given to the tap cannot be used."""
+
+
+#: Errors a run ends with in one line of the tap's (tap.failure_message words each kind).
+ENDS_IN_ONE_LINE = (AmplemarketError, RetriableAPIError, requests.exceptions.RequestException)
 
 
 class RateLimitedError(RetriableAPIError):

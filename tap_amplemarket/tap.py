@@ -7,15 +7,16 @@ import datetime
 import decimal
 import difflib
 import ipaddress
+import itertools
 import json
 import logging
 import math
+import re
 import sys
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 
-import requests
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
@@ -23,7 +24,13 @@ from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
 from tap_amplemarket.client import AmplemarketStream
-from tap_amplemarket.errors import AmplemarketError, BadStateError, redact, redact_logs
+from tap_amplemarket.errors import (
+    ENDS_IN_ONE_LINE,
+    AmplemarketError,
+    BadStateError,
+    redact,
+    redact_logs,
+)
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
@@ -169,7 +176,8 @@ class TapAmplemarket(Tap):
             # JSON Schema messages quote the offending value: never let that be the key. The
             # SDK validates inside its constructor and keeps the raw config only in `_config`.
             config = getattr(self, "_config", {})
-            errors = [redact(error, config.get("api_key")) for error in exc.errors]
+            errors = [with_fix(redact(error, config.get("api_key"))) for error in exc.errors]
+            errors += numbers_given_as_text(config, self.settings_jsonschema())
             errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
         for warning in unknown_settings(self.config, self.settings_jsonschema()):
@@ -224,6 +232,43 @@ def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) 
     return warnings
 
 
+_REQUIRED = re.compile(r"'(\w+)' is a required property")
+
+
+def with_fix(error: str) -> str:
+    """A JSON Schema error, with how to fix it where the validator does not say."""
+    if match := _REQUIRED.fullmatch(error):
+        name = match.group(1)
+        return (
+            f"{error}: set it (`meltano config set {TapAmplemarket.name} {name}`, or the "
+            f"environment variable {TapAmplemarket.name.upper().replace('-', '_')}_{name.upper()}"
+            " with --config ENV)"
+        )
+    return error
+
+
+def numbers_given_as_text(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
+    """A fix for each number setting given as text: what Meltano passes for a setting whose
+    kind its project does not declare (`meltano config set tap-amplemarket page_size 50`)."""
+    hints = []
+    for name, value in config.items():
+        types = settings["properties"].get(name, {}).get("type", [])
+        if isinstance(value, str) and {"integer", "number"} & set(types) and _is_number(value):
+            hints.append(
+                f"{name} is the text {value!r}, not a number: in a Meltano project, declare the "
+                f"setting with its kind (kind: {'integer' if 'integer' in types else 'decimal'}"
+                "; meltano-plugin.yml declares them all)"
+            )
+    return hints
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def checked_state(state: t.Any) -> dict[str, t.Any]:
     """`state` if the tap can resume from it; a future calls bookmark is clamped to now.
 
@@ -235,6 +280,12 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
     )
     if isinstance(state, dict) and state.get("type") == "STATE" and "value" in state:
         msg = f'The state is a Singer STATE message, not a state: pass its "value"; or {fix}'
+        raise BadStateError(msg)
+    if isinstance(state, dict) and set(state) == {"singer_state"}:
+        msg = (
+            "The state is Meltano's wrapping of one (`meltano state get` prints it so): pass "
+            f'what is inside "singer_state"; or {fix}'
+        )
         raise BadStateError(msg)
     if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
         msg = f"The state is not a Singer state object ({str(state)[:80]!r}): {fix}"
@@ -392,45 +443,80 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
 
 def failure_message(exc: BaseException) -> str | None:
     """The one line a person should read for an error that ends a run; None for a bug."""
+    if not isinstance(exc, ENDS_IN_ONE_LINE):
+        return None
     if isinstance(exc, AmplemarketError):
         message = str(exc)
     elif isinstance(exc, RetriableAPIError):
         message = f"Amplemarket kept failing after every retry ({exc}): try again later"
-    elif isinstance(exc, requests.exceptions.RequestException):
-        message = f"Could not reach the Amplemarket API ({type(exc).__name__}): check api_url"
     else:
-        return None
+        request = getattr(exc, "request", None)
+        parts = urlparse(str(getattr(request, "url", "") or ""))
+        at = f" at {parts.scheme}://{parts.netloc}" if parts.netloc else ""
+        message = (
+            f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
+            "check api_url and the network"
+        )
     return " ".join(message.split())[:500]  # bodies can span many lines
 
 
-def state_file_error(argv: list[str]) -> str | None:
-    """Why the `--state` file in `argv` cannot be read as JSON, if it cannot."""
-    path = next(
-        (value for flag, value in zip(argv, [*argv[1:], ""], strict=True) if flag == "--state"),
-        None,
-    ) or next((arg.removeprefix("--state=") for arg in argv if arg.startswith("--state=")), None)
-    if not path:
-        return None
+def flag_values(argv: list[str], flag: str) -> list[str]:
+    """Every value given to `flag` in `argv` (`--flag value` or `--flag=value`)."""
+    values = [value for name, value in itertools.pairwise(argv) if name == flag]
+    return values + [arg.removeprefix(f"{flag}=") for arg in argv if arg.startswith(f"{flag}=")]
+
+
+#: The files the command line reads, and what to do when one cannot be used.
+FILE_ARGUMENTS = {
+    "--config": ("config", "pass a JSON object of settings (see --about)"),
+    "--state": ("state", "pass a state a previous run emitted, or none for a full sync"),
+}
+
+
+class UnreadableFileError(AmplemarketError):
+    """A file named on the command line cannot be read as JSON."""
+
+
+def read_json_file(path: str, what: str, fix: str) -> t.Any:
+    """The JSON in `path`. Raises UnreadableFileError naming the file, never its content
+    (a config holds the key)."""
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
     except OSError as exc:
-        return f"Cannot read the state file {path} ({exc.strerror})"
-    fix = "pass a state a previous run emitted, or none for a full sync"
+        msg = f"Cannot read the {what} file {path} ({exc.strerror}): {fix}"
+        raise UnreadableFileError(msg) from None
     if not text.strip():
-        return f"The state file {path} is empty: {fix}"
+        msg = f"The {what} file {path} is empty: {fix}"
+        raise UnreadableFileError(msg)
     try:
-        state = json.loads(text)
-    except ValueError as exc:
-        return f"The state file {path} is not valid JSON ({exc}): {fix}"
-    if not isinstance(state, dict):
-        return f"The state file {path} holds {type(state).__name__}, not a JSON object: {fix}"
+        return json.loads(text)
+    except ValueError as exc:  # its message gives a position, not the text there
+        msg = f"The {what} file {path} is not valid JSON ({exc}): {fix}"
+        raise UnreadableFileError(msg) from None
+
+
+def file_argument_error(argv: list[str]) -> str | None:
+    """Why a `--config` or `--state` file in `argv` cannot be read as a JSON object, if one
+    cannot: the SDK would end in a traceback."""
+    for flag, (what, fix) in FILE_ARGUMENTS.items():
+        for path in flag_values(argv, flag):
+            if flag == "--config" and path == "ENV":  # settings from the environment
+                continue
+            try:
+                value = read_json_file(path, what, fix)
+            except UnreadableFileError as exc:
+                return str(exc)
+            if not isinstance(value, dict):
+                kind = type(value).__name__
+                return f"The {what} file {path} holds {kind}, not a JSON object: {fix}"
     return None
 
 
 def main() -> None:
     """Console entry point: errors a person can fix end in one line, not a traceback."""
-    if message := state_file_error(sys.argv[1:]):
+    sdk_logs.quiet(TapAmplemarket.logger)  # where the CLI logs config errors
+    if message := file_argument_error(sys.argv[1:]):
         TapAmplemarket.logger.error("%s", message)
         sys.exit(1)
     try:

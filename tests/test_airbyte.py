@@ -468,6 +468,29 @@ def test_a_failed_read_ends_with_one_trace_error_and_a_non_zero_exit(
     assert message in run.stderr.strip().splitlines()[-1]
 
 
+def test_an_empty_state_file_is_named_as_the_singer_tap_names_it(api, tmp_path, config, catalog):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "catalog.json").write_text(json.dumps(configured_catalog(catalog, ["calls"])))
+    (tmp_path / "state.json").write_text("")
+    files = {name: str(tmp_path / f"{name}.json") for name in ("config", "catalog", "state")}
+
+    completed = subprocess.run(
+        [SOURCE, "read", *(arg for name, path in files.items() for arg in (f"--{name}", path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    (trace,) = validated(completed.stdout)
+    assert completed.returncode == 1
+    assert trace.trace.error.failure_type.value == "config_error"
+    assert trace.trace.error.message == (
+        f"The state file {files['state']} is empty: pass a readable JSON file"
+    )
+    assert api.requests == []
+
+
 def test_a_bug_is_reported_as_a_system_error_with_its_trace_and_no_key():
     try:
         raise KeyError(f"config {{'api_key': '{SECRET_LOOKING_KEY}'}}")

@@ -73,6 +73,7 @@ def test_a_4xx_quotes_the_api_error_and_its_parameter(secret_api, secret_config,
         ("lookback_window_days", -1, "lookback_window_days must not be negative"),
         ("api_url", "api.amplemarket.com", "is not an http(s) URL"),
         ("max_requests_per_minute", "fast", "'fast' is not of type 'integer'"),
+        ("page_size", "50", "page_size is the text '50', not a number: in a Meltano project"),
         ("window_days", 10**9, "window_days must be at most 3650"),
         ("window_days", 0.0000001, "is not of type 'integer'"),
         ("lookback_window_days", 10**9, "lookback_window_days must be at most 3650"),
@@ -90,7 +91,7 @@ def test_bad_settings_are_rejected_before_any_request(
     result = run_cli([], {**secret_config, setting: value}, tmp_path)
 
     assert result.returncode != 0
-    assert message in result.stderr
+    assert message in last_line(result.stderr), "the last line says what to fix"
     assert secret_api.requests == []
     assert SECRET_LOOKING_KEY not in result.stdout + result.stderr
 
@@ -150,10 +151,12 @@ def test_an_unreachable_api_url_names_the_setting(secret_config, tmp_path):
     )
 
     assert result.returncode != 0
-    assert "Could not reach the Amplemarket API (ConnectionError): check api_url" in last_line(
-        result.stderr
+    assert last_line(result.stderr).endswith(
+        f"Could not reach the Amplemarket API at http://127.0.0.1:{port} (ConnectionError) "
+        "after every retry: check api_url and the network"
     )
     assert "Traceback" not in result.stderr
+    assert "An unhandled error occurred" not in result.stderr, "the SDK's line says no more"
 
 
 def test_a_server_that_keeps_failing_ends_in_one_line(secret_api, secret_config, tmp_path):

@@ -284,6 +284,11 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
         ),
         ({"calls": {"replication_key_value": "2026-01-01"}}, "The state has no bookmarks"),
         (
+            {"singer_state": {"bookmarks": {}}},
+            "The state is Meltano's wrapping of one (`meltano state get` prints it so): pass what "
+            'is inside "singer_state"',
+        ),
+        (
             {"bookmarks": {"calls": {"partitions": [{}]}}},
             "The state of stream calls is not a bookmark",
         ),
@@ -343,19 +348,20 @@ def test_a_future_bookmark_is_clamped_to_now_with_a_warning(secret_api, secret_c
         ("null", "holds NoneType, not a JSON object"),
     ],
 )
-def test_an_empty_or_broken_state_file_is_named(
-    secret_api, secret_config, tmp_path, content, message
+@pytest.mark.parametrize("broken", ["state", "config"])
+def test_an_empty_or_broken_state_or_config_file_is_named(
+    secret_api, secret_config, tmp_path, content, message, broken
 ):
     (tmp_path / "config.json").write_text(json.dumps(secret_config))
-    (tmp_path / "state.json").write_text(content)
+    (tmp_path / "state.json").write_text("{}")
+    (tmp_path / f"{broken}.json").write_text(content)
 
     completed = subprocess.run(
         [
             *TAP_COMMAND,
             "--config",
             str(tmp_path / "config.json"),
-            "--state",
-            str(tmp_path / "state.json"),
+            f"--state={tmp_path / 'state.json'}",
         ],
         capture_output=True,
         text=True,
@@ -364,6 +370,25 @@ def test_an_empty_or_broken_state_file_is_named(
     )
 
     assert completed.returncode == 1
-    assert f"The state file {tmp_path / 'state.json'} {message}" in last_line(completed.stderr)
+    expected = f"The {broken} file {tmp_path / f'{broken}.json'} {message}"
+    assert expected in last_line(completed.stderr)
     assert "Traceback" not in completed.stderr
     assert secret_api.requests == []
+
+
+def test_a_config_file_that_is_not_there_is_named(tmp_path):
+    missing = tmp_path / "nowhere.json"
+
+    completed = subprocess.run(
+        [*TAP_COMMAND, "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert last_line(completed.stderr) == (
+        f"Cannot read the config file {missing} (No such file or directory): pass a JSON "
+        "object of settings (see --about)"
+    )

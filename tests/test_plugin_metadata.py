@@ -50,7 +50,11 @@ def test_a_setting_added_to_the_tap_without_regenerating_is_caught(monkeypatch):
         "description": "Requests in flight at once.",
     }
     monkeypatch.setattr(TapAmplemarket, "config_jsonschema", schema)
-    assert set(metadata.drift()) == {metadata.MELTANO_YML, metadata.README}
+    assert set(metadata.drift()) == {
+        metadata.MELTANO_YML,
+        metadata.PLUGIN_DEFINITION,
+        metadata.README,
+    }
 
 
 def test_every_setting_and_every_field_is_described():
@@ -110,3 +114,34 @@ def test_meltano_config_set_changes_only_what_it_sets(tmp_path):
     )
     changed = [line for line in diff if line[:2] in {"+ ", "- "}]
     assert changed == ["+     config:", "+       page_size: 50"]
+
+
+@pytest.mark.meltano
+def test_another_project_adds_the_tap_from_its_definition_with_typed_settings(tmp_path):
+    meltano = str(pathlib.Path(sys.executable).with_name("meltano"))
+    env = {"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "PATH": "/usr/bin", "HOME": str(tmp_path)}
+
+    def run(*args: str, cwd: pathlib.Path) -> str:
+        done = subprocess.run(
+            [meltano, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    run("init", "elt", "--no_usage_stats", cwd=tmp_path)
+    project = tmp_path / "elt"
+    definition = str(metadata.PLUGIN_DEFINITION)
+    run("add", "--plugin-type", "extractor", TapAmplemarket.name, "--from-ref", definition,
+        "--no-install", cwd=project)  # fmt: skip
+    run("config", "set", TapAmplemarket.name, "page_size", "50", cwd=project)
+    run("config", "set", TapAmplemarket.name, "window_days", "5", cwd=project)
+
+    config = json.loads(run("config", "print", TapAmplemarket.name, cwd=project))
+    assert config["page_size"] == 50, "declared as integer: not the text '50'"
+    assert config["window_days"] == 5
+    assert config["api_url"] == "https://api.amplemarket.com"
+    added = YAML(typ="safe").load((project / "meltano.yml").read_text())
+    (extractor,) = added["plugins"]["extractors"]
+    assert [s["name"] for s in extractor["settings"]] == [
+        s["name"] for s in meltano_extractor()["settings"]
+    ]
