@@ -202,6 +202,18 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         return url
 
 
+class ApiAnswers:
+    """What the API has answered in this run, across streams.
+
+    One endpoint answering 404 to its first request is a plan without it; two doing so
+    before any endpoint has answered at all is an api_url that is not the API's.
+    """
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.missing: list[str] = []
+
+
 class SchemaFiles(SchemaDirectory):
     """`schemas/<stream name>.json`, each with the `_extra` column added (here, not per file)."""
 
@@ -238,9 +250,18 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self.stats = StreamStats()
-        #: Every request passes it; the tap hands all its streams one (the quota is per key).
-        self.rate_limiter = PacedLimiter(self.config["max_requests_per_minute"])
         self.endpoint_unavailable = False
+
+    @cached_property
+    def rate_limiter(self) -> PacedLimiter:
+        """Every request passes it; the tap hands all its streams its own (the quota is per
+        key), so this one serves only a stream made on its own."""
+        return PacedLimiter(self.config["max_requests_per_minute"])
+
+    @cached_property
+    def api_answers(self) -> ApiAnswers:
+        """What the API has answered in this run; the tap hands all its streams its own."""
+        return ApiAnswers()
 
     @cached_property
     @override
@@ -466,6 +487,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if not isinstance(records, list):
             records = [records]
         self.stats.add(pages=1)
+        self.api_answers.answered = True
         self.log("%s: a page of %d records", self.name, len(records), level=logging.DEBUG)
         for record in records:
             if isinstance(record, dict):
@@ -521,6 +543,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.log("%s: skipping %s, deleted since listed", self.name, context)
             return
         if self.stats.pages == 0:
+            answers = self.api_answers
+            if not answers.answered and answers.missing:
+                msg = (
+                    f"Amplemarket answered 404 for {', '.join(answers.missing)} and {exc.path}, "
+                    "and nothing else yet: api_url is not the API's base URL (check api_url), "
+                    "or deselect the streams the key's plan lacks"
+                )
+                raise APIRequestError(msg) from None
+            answers.missing.append(exc.path)
             # Warn once and skip: one endpoint missing from a plan must not fail the sync.
             self.endpoint_unavailable = True
             self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)

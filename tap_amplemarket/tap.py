@@ -23,7 +23,7 @@ from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
-from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.client import AmplemarketStream, ApiAnswers
 from tap_amplemarket.errors import (
     ENDS_IN_ONE_LINE,
     AmplemarketError,
@@ -198,6 +198,10 @@ class TapAmplemarket(Tap):
     def rate_limiter(self) -> PacedLimiter:
         return PacedLimiter(int(self.config["max_requests_per_minute"]))
 
+    @cached_property
+    def api_answers(self) -> ApiAnswers:
+        return ApiAnswers()
+
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         super().load_state(checked_state(state))
@@ -216,6 +220,7 @@ class TapAmplemarket(Tap):
         for stream_type in STREAM_TYPES:
             stream = stream_type(tap=self)
             stream.rate_limiter = self.rate_limiter  # one quota per key: one limiter
+            stream.api_answers = self.api_answers
             sdk_logs.quiet(stream.logger)
             found.append(stream)
         return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -150,3 +151,20 @@ def test_a_user_deleted_after_listing_skips_only_their_tasks(big_api, small_page
     assert "Skipping stream tasks" not in result.stderr
     assert result.stderr.count("deleted since listed") == len(users) - 3
     assert {t["user_id"] for t in result.records("tasks")} == {u["id"] for u in users[:3]}
+
+
+@pytest.mark.parametrize("args", [[], ["--test"]])
+def test_an_api_url_that_is_not_the_apis_fails_instead_of_skipping_every_stream(
+    big_api, small_pages, tmp_path, args
+):
+    result = run_cli(args, {**small_pages, "api_url": big_api.url + "/v9"}, tmp_path)
+
+    assert result.returncode == 1
+    assert re.search(
+        r"Amplemarket answered 404 for /[a-z/-]+ and /[a-z/-]+, and nothing else yet: "
+        r"api_url is not the API's base URL \(check api_url\), or deselect the streams the "
+        r"key's plan lacks$",
+        result.stderr.strip().splitlines()[-1],
+    )
+    assert result.stderr.count("Skipping stream") == 1
+    assert len(big_api.requests) == 2, "no request after the second 404"
