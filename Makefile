@@ -41,10 +41,13 @@ demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded d
 
 # After `make demo`: make query SQL="select count(*) from amplemarket.calls" (default: rows per table)
 DUCKDB_PYTHON := .meltano/loaders/target-duckdb/venv/bin/python
-query: export SQL := $(SQL)
+DUCKDB_FILE ?= output/warehouse.duckdb
+# The SQL reaches DuckDB as written: taken unexpanded ($(value)), so make leaves its $ alone.
+override SQL := $(value SQL)
+export SQL
 query:  ## Query the demo's DuckDB file with the DuckDB the loader installed
 	@test -x $(DUCKDB_PYTHON) || { echo "make query: no DuckDB loader yet; run make demo first"; exit 1; }
-	@$(DUCKDB_PYTHON) scripts/duckdb_query.py output/warehouse.duckdb
+	@$(DUCKDB_PYTHON) scripts/duckdb_query.py $(DUCKDB_FILE)
 
 test: lint  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
 	$(BIN)/pytest $(PYTEST_ARGS)

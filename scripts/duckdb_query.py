@@ -29,6 +29,8 @@ def main(argv: list[str]) -> None:
     plain = "--plain" in argv
     database, *sql = [arg for arg in argv if arg != "--plain"]
     query = sql[0] if sql else os.environ.get("SQL")
+    if not os.path.exists(database):
+        sys.exit(f"make query: no {database} yet; run make demo first")
     with duckdb.connect(database, read_only=True) as db:
         try:
             result = db.sql(query or table_rows_sql(db))

@@ -313,6 +313,16 @@ def test_meltano_run_into_duckdb_loads_every_row(meltano_env, tmp_path):
         f"where id = '{sample['id']}'",
     )
     assert stored == [[sample["start_date"]]]
+    # `make query` hands DuckDB the SQL as typed: make itself must not expand its `$`.
+    typed = "select count(*) || ' calls, $5 and $$x' from amplemarket.calls where id like '%'"
+    shown = subprocess.run(
+        ["make", "-s", "query", f"DUCKDB_FILE={database}", f"SQL={typed}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"{len(data.calls)} calls, $5 and $$x" in shown
 
 
 def duckdb_query(database: pathlib.Path, sql: str) -> list[list[str]]:
