@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 import backoff
 import msgspec
 import requests
+import urllib3
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
@@ -104,14 +105,19 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a URL: what must match for the key to be sent there."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    """(scheme, host, port) that `requests` connects to for `url`: what must match for the
+    key to be sent there. Raises ValueError for a URL it cannot send.
+
+    Read as requests prepares and urllib3 parses it, not by urllib.parse, which disagrees on
+    some forms (`http://evil\\@api/` is host "api" to urllib.parse, "evil" to urllib3)."""
+    prepared = requests.PreparedRequest()
     try:
-        port = parts.port or DEFAULT_PORTS.get(scheme)
-    except ValueError:  # a port that is not a number
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
+        prepared.prepare_url(url, None)
+        parts = urllib3.util.parse_url(prepared.url or "")
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise ValueError(str(exc)) from None
+    scheme = (parts.scheme or "").lower()
+    return scheme, (parts.host or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
 
 
 def link_url(url_base: str, href: str) -> str:
@@ -120,14 +126,25 @@ def link_url(url_base: str, href: str) -> str:
     Links are root-relative ("/calls?..."): they are kept under api_url's own path, so an
     api_url behind a path-prefixed proxy keeps working. Anything else resolves like a
     browser would, and must then still be on api_url's scheme, host and port: the request
-    carries the key.
+    carries the key. A backslash is refused outright: parsers disagree on where it ends a
+    host.
     """
-    if href.startswith("/") and not href.startswith("//"):
-        url = url_base + href
-    else:
-        url = urljoin(url_base + "/", href)
-    if origin(url) != origin(url_base):
-        scheme, host, port = origin(url)
+    try:
+        if "\\" in href:
+            raise ValueError("a backslash")
+        if href.startswith("/") and not href.startswith("//"):
+            url = url_base + href
+        else:
+            url = urljoin(url_base + "/", href)
+        target = origin(url)
+    except ValueError as exc:
+        msg = (
+            f"Amplemarket sent a link that is not a URL the tap can follow safely ({exc}): "
+            "refusing to send the API key with it; check api_url"
+        )
+        raise ForeignLinkError(msg) from None
+    if target != origin(url_base):
+        scheme, host, port = target
         msg = (
             f"Amplemarket sent a link to another origin ({scheme}://{host}:{port}), not "
             f"{url_base}: refusing to send the API key there; check api_url"
@@ -413,10 +430,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RateLimitedError(retry_after, self.path or "", response)
         if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
-            scheme, host, port = origin(urljoin(response.url, response.headers.get("Location")))
+            try:
+                scheme, host, port = origin(urljoin(response.url, response.headers["Location"]))
+                where = f"{scheme}://{host}:{port}"
+            except (KeyError, ValueError):
+                where = "no URL the tap can read"
             msg = (
-                f"Amplemarket answered GET {self.path} with a redirect ({status}) to "
-                f"{scheme}://{host}:{port}: not followed, it would carry the key; check api_url"
+                f"Amplemarket answered GET {self.path} with a redirect ({status}) to {where}: "
+                "not followed, it would carry the key; check api_url"
             )
             raise ForeignLinkError(msg)
         if status == HTTPStatus.NOT_FOUND:

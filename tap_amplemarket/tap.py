@@ -23,7 +23,7 @@ from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
-from tap_amplemarket.client import AmplemarketStream, ApiAnswers
+from tap_amplemarket.client import AmplemarketStream, ApiAnswers, origin
 from tap_amplemarket.errors import (
     ENDS_IN_ONE_LINE,
     AmplemarketError,
@@ -435,15 +435,30 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
             f"max_concurrent_requests must be at most {MAX_CONCURRENT_REQUESTS} "
             f"(got {config['max_concurrent_requests']}): the API's quota is per key"
         )
-    url = urlparse(str(config.get("api_url", "")))
-    if url.scheme not in {"http", "https"} or not url.netloc:
-        errors.append(f"api_url {config.get('api_url')!r} is not an http(s) URL")
-    elif url.scheme == "http" and not is_loopback(url.hostname or ""):
-        errors.append(
-            f"api_url {config.get('api_url')!r} is plain http to another machine: the API "
-            "key would cross the network unencrypted; use https://"
-        )
+    errors += api_url_errors(str(config.get("api_url", "")))
     return errors
+
+
+def api_url_errors(api_url: str) -> list[str]:
+    """What makes `api_url` unsafe or unusable as the one origin the key is sent to."""
+    try:
+        url = urlparse(api_url)
+        scheme, host, _port = origin(api_url)
+    except ValueError:
+        return [f"api_url {api_url!r} is not an http(s) URL"]
+    if url.scheme not in {"http", "https"} or not url.netloc:
+        return [f"api_url {api_url!r} is not an http(s) URL"]
+    hostname = url.hostname or ""  # lowercase, IPv6 without its brackets
+    if "\\" in api_url or host.strip("[]") != hostname:
+        return [f"api_url {api_url!r} names its host ambiguously (a backslash?): write it plainly"]
+    if url.query or url.fragment:
+        return [f"api_url {api_url!r} has a query or fragment: give the base URL alone"]
+    if scheme == "http" and not is_loopback(hostname):
+        return [
+            f"api_url {api_url!r} is plain http to another machine: the API key would cross "
+            "the network unencrypted; use https://"
+        ]
+    return []
 
 
 def failure_message(exc: BaseException) -> str | None:

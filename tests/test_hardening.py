@@ -51,24 +51,43 @@ def assert_key_never_shown(result) -> None:
 # -- the key goes only to api_url's origin ------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["absolute", "protocol-relative"])
+@pytest.mark.parametrize(
+    "form", ["absolute", "protocol-relative", "backslash", "protocol-relative backslash"]
+)
 def test_a_next_link_to_another_host_is_refused_and_the_key_stays_home(
     secret_api, secret_config, other_host, tmp_path, form
 ):
     port = other_host.url.rsplit(":", 1)[1]
+    home = secret_api.url.removeprefix("http://")
+    # urllib.parse reads the host after the "@" (api_url's), requests the one before it.
     href = {
         "absolute": f"{other_host.url}/users?page[after]=x",
         "protocol-relative": f"//localhost:{port}/users?page[after]=x",
+        "backslash": f"http://127.0.0.1:{port}\\@{home}/users?page[after]=x",
+        "protocol-relative backslash": f"//127.0.0.1:{port}\\@{home}/users?page[after]=x",
     }[form]
     secret_api.fail_next("link", path="/users", href=href)
 
     result = run_cli([], {**secret_config, "page_size": 1}, tmp_path)
 
     assert result.returncode == 1
-    assert "refusing to send the API key there" in last_line(result.stderr)
+    assert "refusing to send the API key" in last_line(result.stderr)
     assert "Traceback" not in result.stderr
     assert other_host.requests == [], "nothing, let alone the key, went to the other host"
     assert_key_never_shown(result)
+
+
+@pytest.mark.parametrize("href", ["http://[127.0.0.1]/users", "http://[::1/users"])
+def test_a_next_link_no_parser_can_read_ends_in_one_line(
+    secret_api, secret_config, tmp_path, href
+):
+    secret_api.fail_next("link", path="/users", href=href)
+
+    result = run_cli([], {**secret_config, "page_size": 1}, tmp_path)
+
+    assert result.returncode == 1
+    assert "a link that is not a URL the tap can follow safely" in last_line(result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def test_a_redirect_is_not_followed(secret_api, secret_config, other_host, tmp_path):
