@@ -266,7 +266,7 @@ def stream_bookmarks(state: t.Any) -> Json:
 CHECK_MAX_ATTEMPTS = 3
 
 
-def check(config: Json, writer: AirbyteWriter) -> None:
+def check(config: Json, writer: AirbyteWriter, secret: t.Any) -> None:
     """One cheap request through the tap's own client: the dispositions list (one page)."""
     settings = tap_config(config)
     attempts = settings.get("max_retries")
@@ -280,16 +280,16 @@ def check(config: Json, writer: AirbyteWriter) -> None:
         next(iter(stream.request_records(None)), None)
     except EndpointNotAvailableError as exc:
         message = f"{exc}; or api_url is not the API's base URL: check api_url"
-        logger.error("%s", message)
-        status: Json = {"status": "FAILED", "message": message}
+        status: Json = {"status": "FAILED", "message": redact(message, secret)}
     except Exception as exc:
         failure = describe_failure(exc)
         if failure is None:
             raise
-        logger.error("%s", failure.message)
-        status = {"status": "FAILED", "message": failure.message}
+        status = {"status": "FAILED", "message": redact(failure.message, secret)}
     else:
         status = {"status": "SUCCEEDED"}
+    if status["status"] == "FAILED":
+        logger.error("%s", status["message"])
     writer.emit({"type": "CONNECTION_STATUS", "connectionStatus": status})
 
 
@@ -371,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         config = load_json(args.config, "config")
         secret = config.get("api_key") if isinstance(config, dict) else None
         if args.command == "check":
-            check(config, writer)
+            check(config, writer, secret)
         elif args.command == "discover":
             discover(config, writer)
         else:

@@ -101,10 +101,24 @@ class SecretFilter(logging.Filter):
         return True
 
 
+#: Every key this process was given (see redact_logs): `scrub` hides them all.
+_SECRETS: set[str] = set()
+
+
+def scrub(text: str) -> str:
+    """`text` without any key this process was given. Call it before cutting a text short:
+    a key cut in two no longer matches, and its first part would show."""
+    for secret in _SECRETS:
+        text = redact(text, secret)
+    return text
+
+
 def redact_logs(secret: str) -> None:
-    """Install a SecretFilter on every handler of the root logger (where the SDK logs)."""
+    """Install a SecretFilter on every handler of the root logger (where the SDK logs), and
+    remember `secret` for `scrub`."""
     if len(secret) < MIN_REDACTED_LENGTH:
         return
+    _SECRETS.add(secret)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, SecretFilter) and f.secret == secret for f in handler.filters):
             handler.addFilter(SecretFilter(secret))
@@ -128,8 +142,8 @@ def describe_api_errors(response: requests.Response) -> str:
         )
         parts.append(f"{text} (parameter: {where})" if where else text)
     if parts:
-        return "; ".join(parts)
-    return (response.text or response.reason or "no details given")[:200].strip()
+        return scrub("; ".join(parts))
+    return scrub(response.text or response.reason or "no details given")[:200].strip()
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -30,6 +30,7 @@ from tap_amplemarket.errors import (
     BadStateError,
     redact,
     redact_logs,
+    scrub,
 )
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
@@ -477,7 +478,7 @@ def failure_message(exc: BaseException) -> str | None:
             f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
             "check api_url and the network"
         )
-    return " ".join(message.split())[:500]  # bodies can span many lines
+    return scrub(" ".join(message.split()))[:500]  # bodies can span many lines
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:

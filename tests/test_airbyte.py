@@ -232,6 +232,16 @@ def test_check_fails_with_the_taps_own_one_line_and_exit_0(config, tmp_path, set
     assert message in singer.stderr, "the Singer tap says the same"
 
 
+def test_check_never_shows_the_key_an_error_body_echoes(api, config, tmp_path):
+    api.fail_next("echo-400", path="/calls/dispositions")
+
+    run = run_source("check", tmp_path, config)  # which fails on any sight of the key
+
+    (status,) = run.of_type(Type.CONNECTION_STATUS)
+    assert status.status.value == "FAILED"
+    assert "Bearer ***" in status.message
+
+
 def test_check_fails_when_api_url_answers_404_as_a_wrong_base_url_would(api, config, tmp_path):
     run = run_source("check", tmp_path, {**config, "api_url": api.url + "/v9"})
 

@@ -173,3 +173,21 @@ def test_a_server_that_keeps_failing_ends_in_one_line(secret_api, secret_config,
     assert "try again later" in line
     assert "Traceback" not in result.stderr
     assert len(secret_api.requests_to("/calls")) == 2
+
+
+@pytest.mark.parametrize("at", range(170, 215, 3))
+def test_a_key_an_error_body_echoes_is_hidden_before_the_text_is_cut(at):
+    """A key cut in two by the 200 characters kept of a body would no longer match whole."""
+    import requests
+
+    from tap_amplemarket.errors import APIRequestError, describe_api_errors, redact_logs
+    from tap_amplemarket.tap import failure_message
+
+    redact_logs(SECRET_LOOKING_KEY)
+    response = requests.Response()
+    response._content = ("x" * at + f"Authorization: Bearer {SECRET_LOOKING_KEY}").encode()
+    detail = describe_api_errors(response)
+    line = failure_message(APIRequestError("y" * (at + 290) + SECRET_LOOKING_KEY))
+
+    for text in (detail, line):
+        assert not any(SECRET_LOOKING_KEY[:n] in text for n in range(6, len(SECRET_LOOKING_KEY)))

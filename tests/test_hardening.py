@@ -78,9 +78,7 @@ def test_a_next_link_to_another_host_is_refused_and_the_key_stays_home(
 
 
 @pytest.mark.parametrize("href", ["http://[127.0.0.1]/users", "http://[::1/users"])
-def test_a_next_link_no_parser_can_read_ends_in_one_line(
-    secret_api, secret_config, tmp_path, href
-):
+def test_a_next_link_no_parser_can_read_ends_in_one_line(secret_api, secret_config, tmp_path, href):
     secret_api.fail_next("link", path="/users", href=href)
 
     result = run_cli([], {**secret_config, "page_size": 1}, tmp_path)
