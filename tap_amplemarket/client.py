@@ -35,6 +35,7 @@ from tap_amplemarket.errors import (
     RateLimitedError,
     describe_api_errors,
     parse_retry_after,
+    printable,
 )
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RetryPolicy
@@ -159,13 +160,17 @@ def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query)))
 
 
+#: Empty pages that still link to a next one, in a row, after which paging stops.
+MAX_EMPTY_PAGES_IN_A_ROW = 5
+
+
 class NextLinkPaginator(BaseHATEOASPaginator):
     """Follows `_links.next.href`, which already carries every filter and the cursor.
 
     Every page it was given is remembered, so a link back to any of them (a cycle of any
     length, a page linking to itself) ends the pagination instead of looping; and so is
     every record key, so a page of nothing but records already read (a new cursor on the
-    same records) ends it too.
+    same records) ends it too, as do more than MAX_EMPTY_PAGES_IN_A_ROW empty pages.
     """
 
     def __init__(
@@ -182,11 +187,15 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         self.key_fields = key_fields
         self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self._keys_seen: set[int] = set()
+        self._empty_in_a_row = 0
 
     def _only_records_seen(self, body: dict[str, t.Any]) -> bool:
         records = body.get(self.records_key)
         if not isinstance(records, list):
             return False
+        self._empty_in_a_row = 0 if records else self._empty_in_a_row + 1
+        if self._empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW:
+            return True  # new cursors, and never a record: nothing says it ends
         keys = {
             hash(repr(tuple(r.get(k) for k in self.key_fields)))
             for r in records
@@ -371,10 +380,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def _log_link_cycle(self, href: str) -> None:
         self.log(
-            "%s: Amplemarket's next link %s leads back to a page or to records already read: "
-            "stopped paging here instead of looping",
+            "%s: Amplemarket's next link %s leads back to a page or to records already read, "
+            "or past %d empty pages in a row: stopped paging here instead of looping",
             self.name,
-            href,
+            printable(href)[:300],
+            MAX_EMPTY_PAGES_IN_A_ROW,
             level=logging.WARNING,
         )
 
@@ -449,7 +459,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             )
             raise APIRequestError(msg)
         super().validate_response(response)  # 5xx: retriable
-        json_body(response)
+        body = json_body(response)
+        key = self.records_key or self.name
+        if key not in body:
+            # Read as empty, a page without its list would end a listing (and a window of
+            # calls) early, silently. An `_errors` body sent with 200 says why.
+            found = describe_api_errors(response) if "_errors" in body else f"keys: {list(body)}"
+            msg = f"Response from {self.path} has no {key!r} list ({found[:200]})"
+            raise RetriableAPIError(msg, response)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:

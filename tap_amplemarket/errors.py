@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import re
 import time
 import typing as t
 
@@ -124,6 +125,15 @@ def redact_logs(secret: str) -> None:
             handler.addFilter(SecretFilter(secret))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (line breaks above all) escaped: what the API sends
+    must not start a log line of its own, which could pass for one of the tap's."""
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+
+
 def describe_api_errors(response: requests.Response) -> str:
     """Summarise an Amplemarket `_errors` body as `detail (parameter: x)`; never echoes headers."""
     try:
@@ -142,8 +152,9 @@ def describe_api_errors(response: requests.Response) -> str:
         )
         parts.append(f"{text} (parameter: {where})" if where else text)
     if parts:
-        return scrub("; ".join(parts))
-    return scrub(response.text or response.reason or "no details given")[:200].strip()
+        return printable(scrub("; ".join(parts)))
+    text = response.text or response.reason or "no details given"
+    return printable(scrub(" ".join(text.split()))[:200])
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -121,3 +121,31 @@ def test_a_404_in_the_middle_of_calls_fails_the_run_and_moves_no_bookmark_past_i
     with FakeAmplemarketAPI(api.data, api_key=api.api_key) as healed:
         resumed = sync({**settings, "api_url": healed.url}, state=result.last_state)
     assert written | set(resumed.ids("calls")) == {c["id"] for c in api.data.calls}
+
+
+def test_a_page_without_its_list_is_retried_not_read_as_empty(api, config, fast_retries):
+    # An `_errors` body with status 200 in the middle of a window: read as an empty page it
+    # would end the window there, and the bookmark would pass the calls after it.
+    api.fail_next("errors-200", times=2, path="/calls", after=3)
+
+    result = sync({**config, "page_size": 5, "max_concurrent_requests": 1})
+
+    assert sorted(result.ids("calls")) == all_call_ids(api)
+    statuses = [r.status for r in api.requests_to("/calls")]
+    assert statuses[3:5] == [200, 200], "the two pages without a list were asked for again"
+
+
+def test_pages_without_their_list_fail_the_run_in_one_line(api, config, tmp_path):
+    api.fail_next("errors-200", times=None, path="/calls", after=2)
+
+    result = run_cli([], {**config, "max_retries": 2, "max_concurrent_requests": 1}, tmp_path)
+
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "Amplemarket kept failing after every retry (Response from /calls has no 'calls' list "
+            "(Try again)): try again later"
+        )
+    )

@@ -171,6 +171,32 @@ def test_new_cursors_on_records_already_read_end_the_pagination(
     assert result.stderr.count("leads back to a page or to records already read") == 1
 
 
+def test_empty_pages_that_keep_linking_on_end_the_pagination(secret_api, secret_config, tmp_path):
+    # From the second page on, every page links to a new, empty one (a date range with no
+    # calls, under a new URL each time): no record repeats, no URL repeats, nothing ends.
+    empty = "/calls?start_date_from=2031-01-01T00:00:00Z&start_date_to=2031-01-02T00:00:00Z"
+    for n in range(50):
+        secret_api.fail_next(
+            "link", path="/calls", after=1 if n == 0 else 0, href=f"{empty}&page[size]=5&n={n}"
+        )
+
+    result = run_cli([], {**secret_config, "page_size": 5, "max_concurrent_requests": 1}, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(secret_api.requests_to("/calls")) < 20, "stopped after a few empty pages"
+    assert "or past 5 empty pages in a row: stopped paging here" in result.stderr
+
+
+def test_what_the_api_names_cannot_forge_a_log_line(secret_api, secret_config, tmp_path):
+    secret_api.data.calls[0]["x\n2026-01-01 00:00:00,000 | ERROR    | forged"] = 1
+
+    result = run_cli([], secret_config, tmp_path)
+
+    assert result.returncode == 0
+    assert not [line for line in result.stderr.splitlines() if line.startswith("2026-01-01")]
+    assert "calls: x\\n2026-01-01 00:00:00,000 | ERROR    | forged: not declared" in result.stderr
+
+
 def test_retry_after_beyond_the_cap_ends_the_run_at_once(secret_api, secret_config, tmp_path):
     secret_api.fail_next("429", path="/calls", retry_after="86400")
 

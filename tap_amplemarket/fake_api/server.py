@@ -44,6 +44,7 @@ FAULT_KINDS = {
     "404": "404 Not found: an endpoint the key's plan lacks, or a record deleted",
     "429": "429 with Retry-After: retry_after",
     "503": "503 Try again",
+    "errors-200": "200 with an _errors body and no records list",
     "reset": "the connection closed without an answer",
     "truncate": "the page, its Content-Length and body cut to half: invalid JSON",
     "cut": "the page with its full Content-Length, the connection closed halfway through",
@@ -505,6 +506,9 @@ class FakeAmplemarketAPI:
                 if fault.kind == "503":
                     self._send(503, APIError(503, "unavailable", "Try again").body())
                     return 503
+                if fault.kind == "errors-200":
+                    self._send(200, APIError(200, "internal_error", "Try again").body())
+                    return 200
                 if fault.kind.startswith("echo-"):
                     status = int(fault.kind.removeprefix("echo-"))
                     echoed = "\n".join(f"{k}: {v}" for k, v in self.headers.items())
