@@ -40,7 +40,8 @@ class RetryPolicy:
     """How one request is retried.
 
     - a 429 with a positive Retry-After: every request sharing `limiter` pauses that long,
-      not counted as an attempt, up to MAX_RATE_LIMIT_WAIT_SECONDS in all;
+      not counted as an attempt, up to MAX_RATE_LIMIT_WAIT_SECONDS in all (asked for, or
+      spent since the first 429);
     - anything else retriable (including a 429 whose Retry-After is missing, zero or
       negative): counted, backed off by `waits`, at most `max_attempts` attempts.
     """
@@ -54,11 +55,13 @@ class RetryPolicy:
         default_factory=lambda: MAX_RATE_LIMIT_WAIT_SECONDS
     )
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
 
     def call(self, send: Callable[[], requests.Response], where: str) -> requests.Response:
         attempts = 0  # counted against max_attempts
         tries = 0  # every one, for the log
         rate_limited_for = 0.0
+        first_rate_limited: float | None = None
         waits: Iterator[float] | None = None
         while True:
             tries += 1
@@ -69,8 +72,12 @@ class RetryPolicy:
                 wait = exc.retry_after
                 if wait is not None and wait > 0:
                     rate_limited_for += wait
-                    if wait > self.max_rate_limit_wait or (
-                        rate_limited_for > self.max_rate_limit_wait
+                    now = self.clock()
+                    first_rate_limited = first_rate_limited or now
+                    # Both what the API asked for and the time it took (a Retry-After of a
+                    # millisecond, each time, would otherwise never add up).
+                    if max(wait, rate_limited_for, now - first_rate_limited) > (
+                        self.max_rate_limit_wait
                     ):
                         raise RateLimitedTooLongError(
                             f"Amplemarket rate-limited {where} for longer than "

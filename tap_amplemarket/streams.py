@@ -95,19 +95,19 @@ class WindowFilter:
             start_date = call.get("start_date")
             if type(start_date) is str and len(start_date) == 20 and start_date[19] == "Z":
                 # The API's usual form sorts as text: no parsing. (A bad date of that shape,
-                # "2025-13-45T...Z", is placed by its text too: in exactly one window.)
+                # "2025-13-45T...Z", that sorts inside the window is kept by its text.)
                 if lower_z <= start_date < upper_z:
                     kept.append(call)
-                else:
-                    self._count_if_outside(window, call_time(start_date))
-            elif self._belongs(window, call):
+                    continue
+                if (when := call_time(start_date)) is not None:
+                    self._count_if_outside(window, when)
+                    continue
+            if self._belongs(window, call):  # another form, or not a date at all
                 kept.append(call)
         return kept
 
-    def _count_if_outside(self, window: Window, when: datetime.datetime | None) -> None:
-        if when is not None and not (
-            window.lower - BOUNDARY_PAD <= when <= window.upper + BOUNDARY_PAD
-        ):
+    def _count_if_outside(self, window: Window, when: datetime.datetime) -> None:
+        if not window.lower - BOUNDARY_PAD <= when <= window.upper + BOUNDARY_PAD:
             self.outside += 1
 
     def _belongs(self, window: Window, call: dict[str, t.Any]) -> bool:

@@ -272,11 +272,17 @@ def test_a_page_keeps_the_calls_of_its_window_once_and_counts_strays():
         {"id": "stray", "start_date": "2099-01-01T00:00:00Z"},
         {"id": "undated", "start_date": "soon"},
         {"id": "undated", "start_date": "soon"},
+        {"id": "bad-in", "start_date": "2026-04-01T25:61:00Z"},  # sorts inside: kept by text
+        {"id": "bad-out", "start_date": "2026-13-45T00:00:00Z"},  # sorts outside: once
+        {"id": "bad-out", "start_date": "2026-13-45T00:00:00Z"},
+        {"id": "garbled", "start_date": "abcdefghijklmnopqrsZ"},
     ]
     belongs = WindowFilter()
 
     kept = [call["id"] for call in belongs.keep(window, page)]
 
-    assert kept == ["in", "in-offset", "undated"], "an undated call once, a stray never"
+    assert kept == ["in", "in-offset", "undated", "bad-in", "bad-out", "garbled"], (
+        "a call without a usable date once, a stray never"
+    )
     assert belongs.outside == 1
-    assert [line.split(":")[1].strip().split()[0] for line in belongs.summary()] == ["1", "the"]
+    assert [line.split(":")[1].strip().split()[0] for line in belongs.summary()] == ["3", "the"]
