@@ -19,7 +19,7 @@ from tap_amplemarket.windows import (
     OrderedFetcher,
     Window,
     plan_windows,
-    split_window,
+    whole_seconds,
 )
 
 if t.TYPE_CHECKING:
@@ -263,71 +263,126 @@ class CallsStream(AmplemarketStream):
         )
 
     def _fetch_window(
-        self, window: Window, sizer: DensitySizer, written: frozenset[str] = frozenset()
+        self,
+        window: Window,
+        sizer: DensitySizer,
+        written: frozenset[str] = frozenset(),
+        *,
+        peel: bool = True,
     ) -> Iterator[Page | WindowDone]:
         """The pages of one window (run in a worker thread), then its WindowDone.
 
-        A window far denser than planned is split, so that a checkpoint stays a few thousand
-        calls away:
-        - seen on its first page: it is split in parts of about the target, and that page
-          is read again in the first part;
-        - seen later (a burst the newest calls did not show): once it has given
-          SPLIT_ABOVE_TARGET times the target, its paging stops and what is left of it is
-          read in ascending windows of its own, sized from the density just seen (see
-          `_unread_part`); calls already written are not written again.
+        A window far denser than planned (more than SPLIT_ABOVE_TARGET times the target)
+        is read instead in windows of its own, in ascending order, so that a checkpoint
+        stays a few thousand calls away:
+        - seen on its first page (that page is then read again): see `_split`;
+        - seen later (a burst the newest calls did not show): once it has given that many
+          calls, what is left of it (see `_unread_part`) in windows sized from the density
+          seen; calls already written are not written again.
         """
         page_size = self.page_size or 1
-        target = sizer.target_calls
+        limit = SPLIT_ABOVE_TARGET * sizer.target_calls
         records = iter(self.request_records(self.window_query(window)))
         page = list(itertools.islice(records, page_size))
         if len(page) == page_size and (covered := self._covered_by(window, page)):
             # A full first page: a first sight of the density, for windows planned now.
-            if len(page) >= SPLIT_MIN_SAMPLE and (
-                parts := self._split(window, covered, len(page), target)
-            ):
-                records.close()  # type: ignore[attr-defined]  # a generator
-                for part in parts:
-                    yield from self._fetch_window(part, sizer, written)
-                return
             sizer.observe(covered, len(page))
+            if len(page) >= SPLIT_MIN_SAMPLE and (window.span / covered.span * len(page) > limit):
+                records.close()  # type: ignore[attr-defined]  # a generator
+                size = whole_seconds(covered.span * sizer.target_calls / len(page))
+                yield from self._split(window, size, sizer.target_calls, written, peel=peel)
+                return
         seen: list[tuple[t.Any, t.Any]] = []  # (id, start_date) of each call read
-        pages = 0
+        pages, next_look = 0, limit
         while page:
             seen += [(call.get("id"), call.get("start_date")) for call in page]
             pages += 1
             yield Page(window, page, written)
-            if len(seen) >= SPLIT_ABOVE_TARGET * target and (
-                unread := self._unread_part(window, [date for _, date in seen], target)
-            ):
-                records.close()  # type: ignore[attr-defined]  # a generator
-                rest, density = unread
-                written = written | {repr(call_id) for call_id, _ in seen}
-                rest_sizer = DensitySizer(initial=density, target_calls=target)
-                for part in plan_windows(rest.lower, rest.upper, rest_sizer.next_size):
-                    yield from self._fetch_window(part, rest_sizer, written)
-                break
+            if len(seen) >= next_look:
+                next_look += limit  # calls outside the window do not count: look again later
+                dates = [date for _, date in seen]
+                if unread := self._unread_part(window, dates, sizer.target_calls):
+                    records.close()  # type: ignore[attr-defined]  # a generator
+                    rest, size = unread
+                    written = written | {repr(call_id) for call_id, _ in seen}
+                    yield from self._fetch_in_parts(rest, size, sizer.target_calls, written)
+                    break
             page = list(itertools.islice(records, page_size))
         else:
-            sizer.observe(window, len(seen))
+            sizer.observe(window, self._count_in(window, [date for _, date in seen]))
         yield WindowDone(window, len(seen), max(pages, 1))
+
+    @staticmethod
+    def _count_in(window: Window, dates: list[t.Any]) -> int:
+        """How many of the start_date `dates` fall in `window`: what sizes the next windows
+        (calls from outside it, from an API that did not filter, say nothing of density)."""
+        lower_z, upper_z = isoformat_z(window.lower), isoformat_z(window.upper)
+        count = 0
+        for date in dates:
+            if type(date) is str and len(date) == 20 and date[19] == "Z":  # compared as text
+                count += lower_z <= date < upper_z
+            elif (when := call_time(date)) is not None:
+                count += window.lower <= when < window.upper
+        return count
+
+    def _split(
+        self,
+        window: Window,
+        size: datetime.timedelta,
+        target: int,
+        written: frozenset[str],
+        *,
+        peel: bool,
+    ) -> Iterator[Page | WindowDone]:
+        """`window`, whose newest calls hold `target` calls per `size`, in parts.
+
+        Its newest `size` (what its first page showed, and about `target` calls more) is
+        peeled off, and what is older read first as one window: if that holds none (a busy
+        minute after a quiet week), it costs one request. If what is older is dense too,
+        it is read in windows sized from that density (no second peeling, which would cost
+        a request per window).
+        """
+        if peel and size < window.span:
+            parts = DensitySizer(initial=size, target_calls=target)
+            older, newest = Window(window.lower, window.upper - size), window.upper - size
+            yield from self._fetch_window(older, parts, written, peel=False)
+            yield from self._fetch_window(Window(newest, window.upper), parts, written)
+        else:
+            yield from self._fetch_in_parts(window, size, target, written)
+
+    def _fetch_in_parts(
+        self,
+        window: Window,
+        size: datetime.timedelta,
+        target: int,
+        written: frozenset[str],
+    ) -> Iterator[Page | WindowDone]:
+        """`window` in ascending windows, the first `size` long, each next one sized from
+        what the last one held (empty ones grow fourfold): a dense stretch in a long window
+        costs a few requests more, not one per `size` of it."""
+        sizer = DensitySizer(initial=size, target_calls=target)
+        for part in plan_windows(window.lower, window.upper, sizer.next_size):
+            yield from self._fetch_window(part, sizer, written)
 
     @staticmethod
     def _unread_part(
         window: Window, dates: list[t.Any], target: int
     ) -> tuple[Window, datetime.timedelta] | None:
         """What of `window` may hold calls not yet read, given the start_date `dates` of
-        those read, and the size of a window of `target` calls at their density.
+        those read, and the size of a window of `target` calls at their density; None if
+        too few of them are in the window to split it (SPLIT_ABOVE_TARGET times `target`),
+        or it cannot be parted.
 
         The API lists newest first: if the calls read came in that order, only what is
         older than the oldest (its second included) is left. If they did not, no order is
-        relied on and the whole window is read again. None if the window cannot be parted.
+        relied on and the whole window is read again.
         """
         times = [
             when
             for when in map(call_time, dates)
             if when is not None and window.lower <= when < window.upper
         ]
-        if window.span <= ONE_SECOND or not times:
+        if window.span <= ONE_SECOND or len(times) < SPLIT_ABOVE_TARGET * target:
             return None
         newest_first = all(newer >= older for newer, older in itertools.pairwise(times))
         oldest = min(times)
@@ -337,21 +392,16 @@ class CallsStream(AmplemarketStream):
 
     @staticmethod
     def _covered_by(window: Window, page: list[dict[str, t.Any]]) -> Window | None:
-        """The part of `window` a first page of its newest calls spans, if any."""
-        oldest = min(filter(None, (call_time(c.get("start_date")) for c in page)), default=None)
-        if oldest is None or not window.lower <= oldest < window.upper:
+        """The part of `window` a first page of its newest calls spans, if any: none if the
+        page holds calls from outside the window (the API did not filter by date there, so
+        neither its density nor a split of the window means anything)."""
+        times = [when for when in map(call_time, (c.get("start_date") for c in page)) if when]
+        if not times or not (
+            window.lower - BOUNDARY_PAD <= min(times) and max(times) <= window.upper + BOUNDARY_PAD
+        ):
             return None
-        return Window(oldest, window.upper)
-
-    @staticmethod
-    def _split(window: Window, covered: Window, calls: int, target: int) -> list[Window]:
-        """`window` in parts of about `target` calls, if the `calls` seen in its `covered`
-        part say it holds more than SPLIT_ABOVE_TARGET times that; else no parts."""
-        seconds_per_call = max(covered.span.total_seconds(), 1.0) / calls
-        if window.span.total_seconds() / seconds_per_call <= SPLIT_ABOVE_TARGET * target:
-            return []
-        parts = split_window(window, datetime.timedelta(seconds=seconds_per_call * target))
-        return parts if len(parts) > 1 else []
+        oldest = max(min(times), window.lower).replace(microsecond=0)
+        return Window(oldest, window.upper) if oldest < window.upper else None
 
 
 class DispositionsStream(AmplemarketStream):

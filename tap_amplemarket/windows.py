@@ -50,11 +50,6 @@ def plan_windows(
         lower = upper
 
 
-def split_window(window: Window, size: datetime.timedelta) -> list[Window]:
-    """`window` cut into contiguous windows of `size` (the last one shorter)."""
-    return list(plan_windows(window.lower, window.upper, lambda _left: size))
-
-
 @dataclasses.dataclass
 class DensitySizer:
     """Sizes windows so that each holds about `target_calls` calls.

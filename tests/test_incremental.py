@@ -225,3 +225,20 @@ def test_a_burst_from_an_api_whose_order_says_nothing_of_dates_loses_nothing(con
     bookmarks = [bookmark(s) for s in result.states if "replication_key_value" in str(s)]
     assert bookmarks == sorted(bookmarks)
     assert bookmarks[-1] == max(c["start_date"] for c in data.calls)
+
+
+def test_a_busy_second_after_a_quiet_week_costs_a_few_requests(config):
+    # 150 calls in the last second of the first window: its first page spans one second, so
+    # the window looks 600,000 times denser than it is. Cut into parts of that density it
+    # would take 30,000 requests; its quiet older part is read as one window instead.
+    data = sample_dataset(0)
+    factory = SampleFactory(seed=3)
+    busy = datetime.datetime(2026, 3, 7, 23, 59, 59, tzinfo=datetime.timezone.utc)
+    data.calls.extend(factory.call(busy, data.users, data.dispositions) for _ in range(150))
+    with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
+        settings = {**config, "api_url": api.url, "page_size": 100, "window_days": 7}
+        result = sync({**settings, "end_date": "2026-03-08T00:00:00Z"})
+        requests = len(api.requests_to("/calls"))
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+    assert requests <= 6, "the first page, the quiet part, the busy second's two pages"

@@ -15,7 +15,6 @@ from tap_amplemarket.windows import (
     OrderedFetcher,
     Window,
     plan_windows,
-    split_window,
 )
 
 UTC = datetime.timezone.utc
@@ -48,17 +47,6 @@ def test_planned_windows_tile_the_range_whatever_the_sizes(seed):
 
 def test_an_empty_range_has_no_window():
     assert list(plan_windows(START, START, lambda _left: datetime.timedelta(days=1))) == []
-
-
-def test_split_parts_tile_the_window():
-    window = Window(
-        START.replace(microsecond=0), START.replace(microsecond=0) + datetime.timedelta(days=10)
-    )
-
-    parts = split_window(window, datetime.timedelta(days=3))
-
-    assert [p.span.days for p in parts] == [3, 3, 3, 1]
-    assert_tiles(parts, window.lower, window.upper)
 
 
 YEARS = datetime.timedelta(days=3650)  # what is left of the range: plenty
