@@ -65,7 +65,7 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
     where = response.request.path_url.split("?")[0]
     try:
         body = msgspec.json.decode(response.content)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         try:
             body = lenient_json(response.content)
         except ValueError:
@@ -82,14 +82,32 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
 
 
 def lenient_json(content: bytes) -> t.Any:
-    """JSON that msgspec refuses but the format allows: a lone surrogate escape (text cut in
-    the middle of an emoji) becomes U+FFFD, a number beyond a float (1e400) its text."""
-    return _valid_text(json.loads(content, parse_float=_finite_or_text))
+    """JSON that msgspec refuses but can still be read: a lone surrogate escape (text cut in
+    the middle of an emoji) or a byte that is not UTF-8 becomes U+FFFD; a number beyond a
+    float (1e400), an integer of more digits than Python reads, and NaN or Infinity (not
+    JSON, but sent by some encoders) are kept as their text."""
+    options: dict[str, t.Any] = {
+        "parse_float": _finite_or_text,
+        "parse_int": _int_or_text,
+        "parse_constant": str,
+    }
+    try:
+        value = json.loads(content, **options)
+    except UnicodeDecodeError:
+        value = json.loads(content.decode("utf-8", "replace"), **options)
+    return _valid_text(value)
 
 
 def _finite_or_text(text: str) -> float | str:
     number = float(text)
     return number if math.isfinite(number) else text
+
+
+def _int_or_text(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:  # beyond sys.get_int_max_str_digits()
+        return text
 
 
 def _valid_text(value: t.Any) -> t.Any:

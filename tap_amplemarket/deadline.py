@@ -22,6 +22,8 @@ from urllib3 import PoolManager, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from tap_amplemarket.errors import AmplemarketError
+
 
 class _Deadline:
     """One request's deadline and the sockets it used."""
@@ -144,8 +146,35 @@ class _DeadlineAdapter(HTTPAdapter):
         return manager
 
 
+#: The largest body read, once decompressed: a page of 100 calls is a few MB; anything far
+#: beyond (a compression bomb, a body that never ends) would exhaust memory first.
+MAX_RESPONSE_BYTES = 64 << 20
+
+
+class ResponseTooLargeError(AmplemarketError):
+    """A response body beyond MAX_RESPONSE_BYTES."""
+
+
+def read_capped(response: requests.Response, limit: int) -> bytes:
+    """The body of a streamed `response`, decompressed, or ResponseTooLargeError past `limit`."""
+    body = bytearray()
+    for chunk in response.iter_content(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            path = response.request.path_url.split("?")[0]
+            msg = (
+                f"Amplemarket sent more than {limit >> 20} MiB for {path} (decompressed): "
+                "stopping rather than run out of memory; report it to Amplemarket, or lower "
+                "page_size"
+            )
+            raise ResponseTooLargeError(msg)
+    return bytes(body)
+
+
 class DeadlineSession(requests.Session):
-    """A Session whose every request completes within `total_seconds` or raises Timeout."""
+    """A Session whose every request completes within `total_seconds` or raises Timeout, and
+    whose bodies are read up to MAX_RESPONSE_BYTES."""
 
     def __init__(self, total_seconds: float) -> None:
         super().__init__()
@@ -160,7 +189,10 @@ class DeadlineSession(requests.Session):
         _current.deadline = deadline
         _WATCHDOG.watch(deadline)
         try:
-            return super().send(request, **kwargs)
+            response = super().send(request, **{**kwargs, "stream": True})
+            # requests keeps a read body in `_content`; it has no public way to cap the read.
+            response._content = read_capped(response, MAX_RESPONSE_BYTES)
+            return response
         except requests.exceptions.RequestException:
             if deadline.expired:
                 msg = f"No complete response within {self.total_seconds:g}s"

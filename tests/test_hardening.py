@@ -197,6 +197,21 @@ def test_what_the_api_names_cannot_forge_a_log_line(secret_api, secret_config, t
     assert "calls: x\\n2026-01-01 00:00:00,000 | ERROR    | forged: not declared" in result.stderr
 
 
+def test_a_body_that_inflates_without_end_is_cut_off_in_one_line(
+    secret_api, secret_config, tmp_path
+):
+    secret_api.fail_next("gzip-bomb", path="/calls/dispositions")
+
+    result = run_cli([], secret_config, tmp_path)
+
+    assert result.returncode == 1
+    assert last_line(result.stderr).endswith(
+        "Amplemarket sent more than 64 MiB for /calls/dispositions (decompressed): stopping "
+        "rather than run out of memory; report it to Amplemarket, or lower page_size"
+    )
+    assert len(secret_api.requests_to("/calls/dispositions")) == 1, "not retried"
+
+
 def test_retry_after_beyond_the_cap_ends_the_run_at_once(secret_api, secret_config, tmp_path):
     secret_api.fail_next("429", path="/calls", retry_after="86400")
 

@@ -218,5 +218,21 @@ def test_json_msgspec_refuses_is_read_leniently():
     from tap_amplemarket.client import lenient_json
 
     body = lenient_json(b'{"a": "x\\udfffy", "b": 1e400, "c": "\\ud83d\\ude00", "d": 1.5}')
+    odd = lenient_json(b'{"e": "caf\xe9", "f": NaN, "g": -Infinity, "h": ' + b"9" * 5000 + b"}")
 
     assert body == {"a": "x\ufffdy", "b": "1e400", "c": "\U0001f600", "d": 1.5}
+    assert odd == {"e": "caf\ufffd", "f": "NaN", "g": "-Infinity", "h": "9" * 5000}
+
+
+def test_nan_and_infinity_are_kept_as_their_text_not_nulled(tmp_path):
+    data = sample_dataset(40, days=20, end=datetime.datetime(2026, 4, 21, tzinfo=UTC))
+    data.calls[3]["duration"] = float("nan")  # the fake's json.dumps writes NaN, as some do
+    data.calls[4]["duration"] = float("-inf")
+    with FakeAmplemarketAPI(data, api_key=SECRET_LOOKING_KEY) as api:
+        result = run_cli([], config_for(api, start_date="2026-04-01T00:00:00Z"), tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    calls = {r["id"]: r for r in result.records("calls")}
+    for call, text in ((data.calls[3], "NaN"), (data.calls[4], "-Infinity")):
+        assert calls[call["id"]]["duration"] is None
+        assert calls[call["id"]]["_extra"] == {"duration": text}

@@ -20,6 +20,8 @@ import collections
 import contextlib
 import dataclasses
 import datetime
+import functools
+import gzip
 import json
 import math
 import socket
@@ -31,6 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from typing_extensions import override
 
+from tap_amplemarket.deadline import MAX_RESPONSE_BYTES
 from tap_amplemarket.fake_api.dataset import Dataset, Record, sample_dataset
 from tap_amplemarket.fake_api.endpoints import ENDPOINTS, Endpoint
 from tap_amplemarket.fake_api.generate import PARENT_ID, fill_missing
@@ -45,6 +48,7 @@ FAULT_KINDS = {
     "429": "429 with Retry-After: retry_after",
     "503": "503 Try again",
     "errors-200": "200 with an _errors body and no records list",
+    "gzip-bomb": "200, gzip, a few hundred KB that inflate past the tap's body cap",
     "reset": "the connection closed without an answer",
     "truncate": "the page, its Content-Length and body cut to half: invalid JSON",
     "cut": "the page with its full Content-Length, the connection closed halfway through",
@@ -129,6 +133,12 @@ class TokenBucket:
                 self.tokens -= 1
                 return 0.0
             return (1 - self.tokens) / self.rate
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """Spaces, then an empty JSON object: valid, and past the tap's cap once inflated."""
+    return gzip.compress(b" " * (MAX_RESPONSE_BYTES + (1 << 20)) + b"{}", compresslevel=9)
 
 
 def parse_date_param(name: str, value: str) -> str:
@@ -506,6 +516,16 @@ class FakeAmplemarketAPI:
                 if fault.kind == "503":
                     self._send(503, APIError(503, "unavailable", "Try again").body())
                     return 503
+                if fault.kind == "gzip-bomb":
+                    bomb = gzip_bomb()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Encoding", "gzip")
+                    self.send_header("Content-Length", str(len(bomb)))
+                    self.end_headers()
+                    with contextlib.suppress(OSError):  # the client stops reading
+                        self.wfile.write(bomb)
+                    return 200
                 if fault.kind == "errors-200":
                     self._send(200, APIError(200, "internal_error", "Try again").body())
                     return 200
