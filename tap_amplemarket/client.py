@@ -178,6 +178,9 @@ def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query)))
 
 
+#: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
+#: plan lacks it (fewer may be parents deleted since they were listed).
+PARENTS_NOT_FOUND_FOR_PLAN = 3
 #: Empty pages that still link to a next one, in a row, after which paging stops.
 MAX_EMPTY_PAGES_IN_A_ROW = 5
 
@@ -280,9 +283,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     child_context_key: t.ClassVar[str | None] = None
     #: Top-level fields the API sends that are loaded elsewhere by design: dropped silently.
     ignored_fields: t.ClassVar[tuple[str, ...]] = ()
-    #: True where a 404 for one parent record means that record was deleted since it was
-    #: listed (skip it), not that the plan lacks the endpoint (skip the stream).
-    partition_404_means_deleted: t.ClassVar[bool] = False
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
     # A redirect would take the key wherever it points: 3xx is reported, never followed.
@@ -295,6 +295,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         super().__init__(*args, **kwargs)
         self.stats = StreamStats()
         self.endpoint_unavailable = False
+        self._parents_not_found = 0  # 404s for parents before the endpoint answered any
 
     @cached_property
     def rate_limiter(self) -> PacedLimiter:
@@ -590,14 +591,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self, exc: EndpointNotAvailableError, context: Context | None, partition_pages: int
     ) -> None:
         """What a 404 means depends on what this endpoint has already answered."""
-        if (
-            partition_pages == 0
-            and context
-            and (self.stats.pages > 0 or self.partition_404_means_deleted)
-        ):
-            # The endpoint answers for other parents: this one was deleted since listed.
-            self.log("%s: skipping %s, deleted since listed", self.name, context)
-            return
+        if partition_pages == 0 and context:
+            # A parent deleted since it was listed, if the endpoint answers for others; if
+            # it has answered for none yet, the first few may be deleted parents too.
+            self._parents_not_found += 1
+            if self.stats.pages > 0 or self._parents_not_found < PARENTS_NOT_FOUND_FOR_PLAN:
+                where = ", ".join(f"{k}={v}" for k, v in context.items())
+                self.log("%s: skipping [%s]: not found (404), deleted since listed", self.name,
+                         printable(where))  # fmt: skip
+                return
         if self.stats.pages == 0:
             answers = self.api_answers
             if not answers.answered and answers.missing:

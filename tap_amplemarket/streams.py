@@ -461,7 +461,6 @@ class LeadListEntriesStream(AmplemarketStream):
     records_key = "leads"
     primary_keys = ("lead_list_id", "id")
     parent_stream_type = LeadListsStream
-    partition_404_means_deleted = True
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
     @override
