@@ -19,6 +19,7 @@ target reject the record (and often the whole run). A stream's schema is compile
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import re
 import sys
@@ -72,6 +73,8 @@ _KINDS = {
     list: "an array",
     _NONE: "null",
 }
+#: Floats are exact integers below this.
+EXACT_FLOAT_INTEGERS = 2**53
 #: Shapes remembered per object schema (beyond that, each record is looked at in full).
 MAX_PLANS = 1024
 _INDEX = re.compile(r"\[\d+\]")
@@ -88,7 +91,9 @@ def _to_integer(value: t.Any, path: str, extra: Record) -> t.Any:
     if kind is int:
         return value
     if kind is float:
-        return int(value) if value.is_integer() else UNFIT
+        # Beyond 2**53 a float is no longer the integer it was written as (the JSON parser
+        # has rounded it already): keep it as it came rather than pass it off as exact.
+        return int(value) if value.is_integer() and abs(value) < EXACT_FLOAT_INTEGERS else UNFIT
     if kind is str and (match := _INTEGRAL.fullmatch(value)):
         try:
             return int(match.group(1))
@@ -140,6 +145,17 @@ def _to_date(value: t.Any, path: str, extra: Record) -> t.Any:
     return UNFIT
 
 
+_PLAIN_KEY = re.compile(r'[^.\[\]"]+')
+
+
+def json_path(prefix: str, key: str) -> str:
+    """The path of `key` under `prefix` ("" or "contact."): a key that holds a dot, a
+    bracket or a quote is written `["a.b"]`, so that no two fields share a path in _extra."""
+    if _PLAIN_KEY.fullmatch(key):
+        return prefix + key
+    return f"{prefix.removesuffix('.')}[{json.dumps(key)}]"
+
+
 #: Per record shape: (the fields that need a closer look, each with its compiled schema or
 #: None where undeclared; whether the record's key fields are certainly usable).
 _Plan = tuple[tuple[tuple[str, "_Field | None"], ...], bool]
@@ -172,16 +188,17 @@ class _Fields:
         look_at, keyed = self.plans.get(shape) or self._plan(obj, shape)
         for key, field in look_at:
             value = obj[key]
+            path = json_path(prefix, key)
             if field is None:
                 del obj[key]
                 if key not in self.ignored:
-                    extra[prefix + key] = value
-                    self.note(prefix + key, "not declared in the schema")
+                    extra[path] = value
+                    self.note(path, "not declared in the schema")
                 continue
-            conformed = field.check(value, prefix + key, extra)
+            conformed = field.check(value, path, extra)
             if conformed is UNFIT:
-                extra[prefix + key] = value
-                self.note(prefix + key, field.misfit(value))
+                extra[path] = value
+                self.note(path, field.misfit(value))
                 if field.nullable:
                     obj[key] = None
                 else:

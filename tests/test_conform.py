@@ -73,6 +73,9 @@ DATE = {"type": ["string", "null"], "format": "date"}
         ("12.0", 12),
         ("0", 0),
         (12.5, MOVED),
+        (2.0**53 - 1, 2**53 - 1),
+        (2.0**53, MOVED),  # no longer the integer it was written as: kept as it came
+        (1e20, MOVED),
         ("12.5", MOVED),
         ("007", MOVED),
         (" 12", MOVED),
@@ -378,3 +381,17 @@ def test_the_record_check_of_the_tests_can_fail():
             assert_records_conform(records(bad))
     with pytest.raises(AssertionError, match="before any s SCHEMA"):
         assert_records_conform([{"type": "RECORD", "stream": "s", "record": {}}])
+
+
+def test_fields_whose_names_hold_dots_or_brackets_keep_paths_of_their_own():
+    conform, _ = conformer({"contact": {"type": ["object", "null"], "properties": {}}})
+
+    record = conform({"contact": {"phone": "+1", "a.b": 2}, "contact.phone": "x", "l[0]": 3})
+
+    assert record is not None
+    assert record[EXTRA] == {
+        "contact.phone": "+1",
+        'contact["a.b"]': 2,
+        '["contact.phone"]': "x",
+        '["l[0]"]': 3,
+    }
