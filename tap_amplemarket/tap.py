@@ -53,8 +53,17 @@ STREAM_TYPES: tuple[type[AmplemarketStream], ...] = tuple(
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
 #: Longest window_days / lookback_window_days accepted: ten years.
 MAX_DAYS = 3650
-#: More workers than this only wait for the rate limiter.
-MAX_CONCURRENT_REQUESTS = 16
+#: The largest value of each setting that has one, and why, if not plain.
+MAXIMA: dict[str, tuple[int, str]] = {
+    "window_days": (MAX_DAYS, ""),
+    "lookback_window_days": (MAX_DAYS, ""),
+    "max_concurrent_requests": (16, ": the API's quota is per key, more only wait"),
+    "request_timeout": (3600, ""),
+    "max_retries": (100, ""),
+}
+#: start_date and end_date lie between these (far beyond, date arithmetic overflows).
+EARLIEST_DATE = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+LATEST_DATE = datetime.datetime(2999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
 
 
 class TapAmplemarket(Tap):
@@ -205,7 +214,11 @@ class TapAmplemarket(Tap):
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        super().load_state(checked_state(state))
+        try:
+            checked = checked_state(state)
+        except BadStateError as exc:  # it quotes the state, which could hold the key
+            raise BadStateError(redact(str(exc), self.config.get("api_key"))) from None
+        super().load_state(checked)
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
@@ -301,9 +314,11 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
         raise BadStateError(msg)
     for stream_name, stream_state in state.get("bookmarks", {}).items():
         partitions = stream_state.get("partitions", []) if isinstance(stream_state, dict) else 0
+        markers = stream_state.get("progress_markers", {}) if isinstance(stream_state, dict) else 0
         if not isinstance(stream_state, dict) or not (
             isinstance(partitions, list)
             and all(isinstance(p, dict) and isinstance(p.get("context"), dict) for p in partitions)
+            and isinstance(markers, dict)
         ):
             msg = f"The state of stream {stream_name} is not a bookmark ({stream_state!r}): {fix}"
             raise BadStateError(msg[:500])
@@ -331,6 +346,14 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
             value,
         )
         calls["replication_key_value"] = isoformat_z(now)
+    elif bookmark < EARLIEST_DATE:
+        TapAmplemarket.logger.warning(
+            "The state of stream calls has bookmark start_date=%s, before %d: syncing from "
+            "start_date instead",
+            value,
+            EARLIEST_DATE.year,
+        )
+        del calls["replication_key_value"]
     return state
 
 
@@ -428,14 +451,17 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             f"lookback_window_days must not be negative (got {config['lookback_window_days']})"
         )
-    for key in ("window_days", "lookback_window_days"):
-        if numbers.get(key, 0) > MAX_DAYS:
-            errors.append(f"{key} must be at most {MAX_DAYS} (got {config[key]})")
-    if numbers.get("max_concurrent_requests", 1) > MAX_CONCURRENT_REQUESTS:
-        errors.append(
-            f"max_concurrent_requests must be at most {MAX_CONCURRENT_REQUESTS} "
-            f"(got {config['max_concurrent_requests']}): the API's quota is per key"
-        )
+    errors.extend(
+        f"{key} must be at most {maximum} (got {config[key]}){why}"
+        for key, (maximum, why) in MAXIMA.items()
+        if numbers.get(key, 0) > maximum
+    )
+    errors.extend(
+        f"{key} must be between {EARLIEST_DATE.year} and {LATEST_DATE.year} "
+        f"(got {config[key]})"
+        for key, when in dates.items()
+        if not EARLIEST_DATE <= when <= LATEST_DATE
+    )
     errors += api_url_errors(str(config.get("api_url", "")))
     return errors
 

@@ -350,6 +350,14 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
             {"bookmarks": {"calls": {"partitions": [{}]}}},
             "The state of stream calls is not a bookmark",
         ),
+        (
+            {"bookmarks": {"calls": {"progress_markers": "junk"}}},
+            "The state of stream calls is not a bookmark",
+        ),
+        (
+            {"bookmarks": {"calls": {"replication_key_value": SECRET_LOOKING_KEY}}},
+            "The state of stream calls has bookmark start_date='***', not a start_date",
+        ),
     ],
 )
 def test_a_corrupt_or_foreign_bookmark_is_named_in_one_line(
@@ -395,6 +403,16 @@ def test_a_future_bookmark_is_clamped_to_now_with_a_warning(secret_api, secret_c
     assert "bookmark start_date=2999-01-01T00:00:00Z, in the future" in result.stderr
     assert "recent" in result.ids("calls"), "not a silent no-op"
     assert result.last_state["bookmarks"]["calls"]["replication_key_value"] < "2999"
+
+
+def test_a_bookmark_before_1970_is_ignored_with_a_warning(secret_api, secret_config, tmp_path):
+    state = {"bookmarks": {"calls": {"replication_key_value": "0001-01-02T00:00:00Z"}}}
+
+    result = run_cli([], secret_config, tmp_path, state=state)
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "start_date=0001-01-02T00:00:00Z, before 1970: syncing from start_date" in result.stderr
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in secret_api.data.calls)
 
 
 @pytest.mark.parametrize(
