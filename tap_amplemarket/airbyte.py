@@ -4,7 +4,7 @@ One implementation: `read` runs TapAmplemarket itself (streams, windows, lookbac
 retries, errors) with `AirbyteWriter` as its message writer, which turns the Singer RECORD
 and STATE messages into Airbyte ones. Messages are plain dicts encoded by the Singer
 writer's msgspec encoder (no pydantic, no airbyte-cdk). Logs go to stderr, as the Singer
-tap's do: Airbyte and PyAirbyte keep a connector's stderr in the job log, and stdout then
+tap's do (the Airbyte platform keeps a connector's stderr in the sync's log), and stdout
 carries only protocol messages, written by the main thread in the writer's large chunks.
 """
 
@@ -92,6 +92,10 @@ def describe_failure(exc: BaseException) -> Failure | None:
     return Failure("system_error", message)
 
 
+#: The messages that answer `spec`, `check` and `discover`.
+ANSWERS = frozenset({"SPEC", "CONNECTION_STATUS", "CATALOG"})
+
+
 class AirbyteWriter(CheckpointFlushingWriter):
     """Writes the tap's Singer RECORD and STATE messages as Airbyte messages.
 
@@ -102,6 +106,8 @@ class AirbyteWriter(CheckpointFlushingWriter):
 
     def __init__(self) -> None:
         super().__init__()
+        #: The command's answer is written: a signal now stops nothing (see `main`).
+        self.answered = False
         #: Streams whose STATE is written: Airbyte expects state only for configured streams.
         self.state_streams: Collection[str] | None = None
         self._last_bookmarks: dict[str, bytes] = {}
@@ -150,7 +156,11 @@ class AirbyteWriter(CheckpointFlushingWriter):
     def emit(self, message: Json) -> None:
         """Write an Airbyte message of our own (SPEC, CATALOG, TRACE, ...) after any pending."""
         self._pending += serialize_jsonl(message)
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self.answered = message["type"] in ANSWERS  # written, even if a signal came
+
 
 
 def connection_specification() -> Json:
@@ -378,10 +388,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             catalog = load_json(args.catalog, "catalog")
             state = load_json(args.state, "state") if args.state else None
             read(config, catalog, state, writer)
+            writer.answered = True
     except Interrupted as interrupted:  # SIGTERM/SIGINT: the last STATE emitted is the resume point
-        logger.error(
-            "Interrupted by %s: the next read resumes from the last STATE", interrupted.signal_name
-        )
+        if writer.answered:  # PyAirbyte stops a source once it has read the answer
+            logger.info("Stopped by %s after answering", interrupted.signal_name)
+        else:
+            logger.error(
+                "Interrupted by %s: the next read resumes from the last STATE",
+                interrupted.signal_name,
+            )
         writer.flush()
         # Die by the signal itself: Airbyte and PyAirbyte stop a connector with SIGTERM and take
         # death by it as expected (a shell still reports 128 + the signal number).

@@ -428,6 +428,32 @@ def test_sigterm_ends_a_read_by_the_signal_with_every_line_whole(tmp_path):
     assert len(run.records("calls")) < len(data.calls), "it stopped early"
 
 
+@pytest.mark.parametrize("command", ["check", "discover"])
+def test_a_sigterm_once_the_answer_is_out_is_no_error(api, config, tmp_path, command):
+    """PyAirbyte stops a source with SIGTERM as soon as it has read the answer."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    # The signal arrives the moment the answer is written, as PyAirbyte's would.
+    script = (
+        "import os, signal\n"
+        "from tap_amplemarket import airbyte\n"
+        "emit = airbyte.AirbyteWriter.emit\n"
+        "def emit_then_stopped(self, message):\n"
+        "    emit(self, message)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "airbyte.AirbyteWriter.emit = emit_then_stopped\n"
+        f"airbyte.main([{command!r}, '--config', {str(tmp_path / 'config.json')!r}])\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    (answer,) = validated(completed.stdout)
+    assert answer.type in {Type.CONNECTION_STATUS, Type.CATALOG}
+    assert completed.returncode == -signal.SIGTERM
+    assert "| ERROR" not in completed.stderr
+    assert "Stopped by SIGTERM after answering" in completed.stderr
+
+
 def test_the_key_never_shows_in_a_debug_read_with_retries(api, tmp_path, config, catalog):
     api.fail_next("503", times=1, path="/calls")
 
