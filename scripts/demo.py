@@ -36,6 +36,16 @@ def run(command: list[str], env: dict[str, str]) -> None:
         sys.exit(f"make demo: `{step}` failed (exit {result.returncode}); its error is above")
 
 
+def plugins_on_another_python() -> bool:
+    """Whether a plugin virtualenv in .meltano runs another Python than this demo's."""
+    this = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for config in ROOT.glob(".meltano/*/*/venv/pyvenv.cfg"):
+        versions = [line for line in config.read_text().splitlines() if line.startswith("version")]
+        if versions and not versions[0].split("=")[1].strip().startswith(this + "."):
+            return True
+    return False
+
+
 def main() -> None:
     meltano = str(pathlib.Path(sys.executable).with_name("meltano"))
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -51,7 +61,9 @@ def main() -> None:
             "TARGET_DUCKDB_FILEPATH": str(DUCKDB_FILE),
         }
         print(f"Fake Amplemarket API on {api.url}; installing plugins...", flush=True)
-        run([meltano, QUIET, "install", "tap-amplemarket", "target-duckdb"], env)
+        # Plugins installed by a demo on another Python are rebuilt on this one.
+        clean = ["--clean"] if plugins_on_another_python() else []
+        run([meltano, QUIET, "install", *clean, "tap-amplemarket", "target-duckdb"], env)
         run([meltano, QUIET, "run", "--full-refresh", "tap-amplemarket", "target-duckdb"], env)
     print(f"\nLoaded into {DUCKDB_FILE.relative_to(ROOT)} (schema amplemarket):", flush=True)
     run([str(LOADER_PYTHON), "scripts/duckdb_query.py", str(DUCKDB_FILE)], env)

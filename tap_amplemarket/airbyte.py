@@ -162,7 +162,6 @@ class AirbyteWriter(CheckpointFlushingWriter):
             self.answered = message["type"] in ANSWERS  # written, even if a signal came
 
 
-
 def connection_specification() -> Json:
     """The tap's settings schema, less the SDK's own settings, with Airbyte's annotations."""
     schema = copy.deepcopy(TapAmplemarket.config_jsonschema)

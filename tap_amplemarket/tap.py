@@ -457,8 +457,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         if numbers.get(key, 0) > maximum
     )
     errors.extend(
-        f"{key} must be between {EARLIEST_DATE.year} and {LATEST_DATE.year} "
-        f"(got {config[key]})"
+        f"{key} must be between {EARLIEST_DATE.year} and {LATEST_DATE.year} (got {config[key]})"
         for key, when in dates.items()
         if not EARLIEST_DATE <= when <= LATEST_DATE
     )

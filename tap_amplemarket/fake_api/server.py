@@ -559,20 +559,26 @@ class FakeAmplemarketAPI:
 
 def main() -> None:
     """Serve the fake API until interrupted: `tap-amplemarket-fake-api --calls 2000`."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=(
+            "Serve a fake Amplemarket API with sample data on 127.0.0.1, for trying the tap "
+            "offline: point api_url at the URL it prints, with api_key set to --api-key."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--port", type=int, default=8765, help="0: any free port")
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--days", type=float, default=90)
-    parser.add_argument("--api-key", default="demo-api-key")
-    parser.add_argument("--end", help="ISO 8601 time of the newest call (default: now)")
+    parser.add_argument("--calls", type=int, default=1000, help="calls to serve")
+    parser.add_argument("--days", type=float, default=90, help="days the calls span")
+    parser.add_argument("--api-key", default="demo-api-key", help="the key it accepts")
+    parser.add_argument("--end", default="now", help="ISO 8601 time of the newest call")
     parser.add_argument("--workdays", action="store_true", help="calls in working hours only")
     parser.add_argument("--burst", type=int, default=0, help="calls more on the middle day")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
-    parser.add_argument("--quota", type=float, help="requests per minute (429 beyond)")
+    parser.add_argument("--quota", type=float, help="requests per minute, 429 beyond")
     args = parser.parse_args()
     end = (
         parse_timestamp(args.end)
-        if args.end
+        if args.end != "now"
         else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     )
     api = FakeAmplemarketAPI(
