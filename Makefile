@@ -1,7 +1,6 @@
 # Two entry points on a fresh machine: `make demo` (the main job) and `make test`.
 # Both virtualenvs, and the tap's own plugin venv under Meltano, install through constraint
-# files (`make lock`), so every machine and CI
-# resolve the same versions.
+# files (`make lock`), so every machine and CI resolve the same versions.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
