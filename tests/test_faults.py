@@ -149,3 +149,17 @@ def test_pages_without_their_list_fail_the_run_in_one_line(api, config, tmp_path
             "(Try again)): try again later"
         )
     )
+
+
+def test_a_429_to_one_window_pauses_every_window(api, config):
+    api.fail_next("429", times=1, path="/calls", after=6, retry_after="1")
+
+    result = sync({**config, "page_size": 2, "window_days": 7, "max_concurrent_requests": 4})
+
+    calls = api.requests_to("/calls")
+    (refused,) = [r for r in calls if r.status == 429]
+    # Requests already on their way land at once; none is sent until Retry-After has passed.
+    quiet = [r for r in calls if refused.at + 0.2 < r.at < refused.at + 0.95]
+    assert quiet == [], [round(r.at - refused.at, 2) for r in quiet]
+    assert any(r.at >= refused.at + 1 for r in calls), "the other windows went on afterwards"
+    assert sorted(result.ids("calls")) == all_call_ids(api)

@@ -242,3 +242,17 @@ def test_a_busy_second_after_a_quiet_week_costs_a_few_requests(config):
 
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
     assert requests <= 6, "the first page, the quiet part, the busy second's two pages"
+
+
+def test_years_of_sparse_history_take_close_to_the_fewest_requests(config):
+    # 2,000 calls over five years: the windows grow to hold about 20 pages each.
+    data = sample_dataset(2000, days=5 * 365)
+    page_size = 20
+    with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
+        settings = {**config, "api_url": api.url, "page_size": page_size}
+        result = sync({**settings, "start_date": "2021-06-01T00:00:00Z"})
+        requests = len(api.requests_to("/calls"))
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+    fewest = -(-len(data.calls) // page_size)
+    assert requests <= 1.05 * fewest + 5, (requests, fewest)
