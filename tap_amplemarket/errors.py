@@ -77,7 +77,8 @@ def redact(text: str, secret: t.Any) -> str:
     """`text` with every rendering of `secret` (str and repr) replaced by ***."""
     if secret is None or len(str(secret)) < MIN_REDACTED_LENGTH:
         return text
-    for form in {str(secret), repr(secret), repr(str(secret))[1:-1]}:  # [1:-1]: as escaped
+    forms = {str(secret), repr(secret), repr(str(secret))[1:-1]}  # [1:-1]: as escaped
+    for form in sorted(forms, key=len, reverse=True):  # a quoted key becomes *** whole
         text = text.replace(form, "***")
     return text
 
