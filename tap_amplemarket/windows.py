@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import threading
+import time
 import typing as t
 
 if t.TYPE_CHECKING:
@@ -45,7 +46,8 @@ def plan_windows(
     left)` long (the last one cut at `end`): no gap, no overlap, always moving forward."""
     lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
     while lower < end:
-        upper = min(lower + whole_seconds(next_size(end - lower)), end)
+        left = end - lower
+        upper = lower + min(whole_seconds(next_size(left)), left)  # never past `end`, nor year 9999
         yield Window(lower, upper)
         lower = upper
 
@@ -95,6 +97,7 @@ class DensitySizer:
 
 
 _END = object()
+_UNPLANNED = object()  # the task of a slot whose planning failed
 #: How long closing the fetcher waits for workers still inside a request.
 JOIN_SECONDS = 5.0
 
@@ -153,7 +156,8 @@ class OrderedFetcher:
                 slot = self._slot_at_head()
                 if slot is None:
                     return
-                yield slot.task
+                if slot.task is not _UNPLANNED:
+                    yield slot.task
                 for item in self._drain(slot):
                     yield item
                     if len(self._threads) < self._workers:  # planning has a first sight
@@ -198,8 +202,9 @@ class OrderedFetcher:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        for thread in self._threads:
-            thread.join(JOIN_SECONDS)  # daemon threads: one stuck in a request dies at exit
+        until = time.monotonic() + JOIN_SECONDS  # for all of them: a signal's exit waits
+        for thread in self._threads:  # daemon threads: one stuck in a request dies at exit
+            thread.join(max(0.0, until - time.monotonic()))
 
     # -- worker side ------------------------------------------------------------------------
     def _start_worker(self) -> None:
@@ -210,12 +215,18 @@ class OrderedFetcher:
     def _plan(self) -> _Slot | None:
         """A slot for the next task, planned now and in order; None when none is left."""
         with self._cond:
-            task = _END if self._stopping or self._no_more_tasks else next(self._tasks, _END)
+            error: BaseException | None = None
+            try:
+                task = _END if self._stopping or self._no_more_tasks else next(self._tasks, _END)
+            except BaseException as exc:  # planning failed: the caller raises it in order
+                task, error = _UNPLANNED, exc
             if task is _END:
                 self._no_more_tasks = True
                 self._cond.notify_all()
                 return None
-            slot = _Slot(self._planned, task)
+            slot = _Slot(self._planned, task, error=error, finished=error is not None)
+            if error is not None:
+                self._no_more_tasks = True
             self._slots[slot.index] = slot
             self._planned += 1
             self._cond.notify_all()
@@ -223,6 +234,8 @@ class OrderedFetcher:
 
     def _work(self) -> None:
         while (slot := self._plan()) is not None:
+            if slot.finished:  # planning it failed
+                return
             try:
                 for item in self._produce(slot.task):
                     with self._cond:

@@ -6,10 +6,14 @@ import datetime
 import json
 import random
 
+import pytest
+
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.fake_api.dataset import Dataset, SampleFactory
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import TAP_COMMAND, config_for, parse_messages, read_until_killed, sync
+
+UTC = datetime.timezone.utc
 
 
 def bookmark(state: dict) -> str:
@@ -256,3 +260,19 @@ def test_years_of_sparse_history_take_close_to_the_fewest_requests(config):
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
     fewest = -(-len(data.calls) // page_size)
     assert requests <= 1.05 * fewest + 5, (requests, fewest)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_one_old_call_in_decades_of_quiet_history_does_not_end_the_plan(config, workers):
+    # Empty windows grow fourfold to twenty years; the one that holds a lone 2005 call then
+    # sizes the next at thousands of years, which overflowed Python's dates and, with one
+    # worker, hung the run.
+    data = sample_dataset(200, days=7 * 200, end=datetime.datetime(2025, 1, 1, tzinfo=UTC))
+    lone = datetime.datetime(2005, 6, 1, tzinfo=UTC)
+    data.calls.insert(0, SampleFactory(seed=4).call(lone, data.users, data.dispositions))
+    with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
+        settings = {**config, "api_url": api.url, "start_date": "1990-01-01T00:00:00Z"}
+        settings |= {"end_date": "2026-01-01T00:00:00Z", "window_days": 7, "page_size": 100}
+        result = sync({**settings, "max_concurrent_requests": workers})
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)

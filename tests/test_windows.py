@@ -274,3 +274,27 @@ def test_a_page_keeps_the_calls_of_its_window_once_and_counts_strays():
     )
     assert belongs.outside == 1
     assert [line.split(":")[1].strip().split()[0] for line in belongs.summary()] == ["3", "the"]
+
+
+def test_windows_that_would_run_past_the_last_date_python_knows_stop_at_the_end():
+    end = datetime.datetime(9999, 12, 31, tzinfo=UTC)
+    huge = datetime.timedelta(days=999_999_999)
+
+    windows = list(plan_windows(START, end, lambda _left: huge))
+
+    assert windows == [Window(START.replace(microsecond=0), end)]
+
+
+def test_a_task_that_cannot_be_planned_fails_in_order_and_ends_the_fetcher():
+    def tasks():
+        yield 0
+        yield 1
+        raise OverflowError("date value out of range")
+
+    out: list = []
+    with pytest.raises(OverflowError, match="out of range"):
+        out.extend(
+            OrderedFetcher(tasks(), lambda task: [(task, "page")], workers=1, max_buffered=4)
+        )
+
+    assert out == [0, (0, "page"), 1, (1, "page")], "what came before, then the error"
