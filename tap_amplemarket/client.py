@@ -181,8 +181,8 @@ def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
-#: Empty pages that still link to a next one, in a row, after which paging stops.
-MAX_EMPTY_PAGES_IN_A_ROW = 5
+#: Pages in a row that link on but hold no record not read before, after which paging stops.
+MAX_PAGES_WITH_NOTHING_NEW = 5
 
 
 class NextLinkPaginator(BaseHATEOASPaginator):
@@ -190,8 +190,9 @@ class NextLinkPaginator(BaseHATEOASPaginator):
 
     Every page it was given is remembered, so a link back to any of them (a cycle of any
     length, a page linking to itself) ends the pagination instead of looping; and so is
-    every record key, so a page of nothing but records already read (a new cursor on the
-    same records) ends it too, as do more than MAX_EMPTY_PAGES_IN_A_ROW empty pages.
+    every record key, so that more than MAX_PAGES_WITH_NOTHING_NEW pages in a row with no
+    record not read before (empty, or the same records under new cursors) end it too. A
+    page or two like that (a listing that shifted under its cursor) is paged past.
     """
 
     def __init__(
@@ -208,24 +209,22 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         self.key_fields = key_fields
         self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self._keys_seen: set[int] = set()
-        self._empty_in_a_row = 0
+        self._nothing_new_in_a_row = 0
 
-    def _only_records_seen(self, body: dict[str, t.Any]) -> bool:
+    def _going_nowhere(self, body: dict[str, t.Any]) -> bool:
+        """Whether this page ends a run of too many pages with nothing new."""
         records = body.get(self.records_key)
         if not isinstance(records, list):
             return False
-        self._empty_in_a_row = 0 if records else self._empty_in_a_row + 1
-        if self._empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW:
-            return True  # new cursors, and never a record: nothing says it ends
         keys = {
             hash(repr(tuple(r.get(k) for k in self.key_fields)))
             for r in records
             if isinstance(r, dict)
         }
-        if keys and keys <= self._keys_seen:
-            return True
-        self._keys_seen |= keys
-        return False
+        new = keys - self._keys_seen
+        self._keys_seen |= new
+        self._nothing_new_in_a_row = 0 if new else self._nothing_new_in_a_row + 1
+        return self._nothing_new_in_a_row > MAX_PAGES_WITH_NOTHING_NEW
 
     @override
     def continue_if_empty(self, response: requests.Response) -> bool:
@@ -243,7 +242,7 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         if not isinstance(href, str) or not href:
             return None
         url = link_url(self.url_base, href)
-        if page_identity(url) in self._pages_seen or self._only_records_seen(body):
+        if page_identity(url) in self._pages_seen or self._going_nowhere(body):
             self.on_cycle(href)
             return None
         return url
@@ -398,14 +397,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         )
 
     def _log_link_cycle(self, href: str) -> None:
-        self.log(
-            "%s: Amplemarket's next link %s leads back to a page or to records already read, "
-            "or past %d empty pages in a row: stopped paging here instead of looping",
-            self.name,
-            printable(href)[:300],
-            MAX_EMPTY_PAGES_IN_A_ROW,
-            level=logging.WARNING,
+        what = (
+            f"{self.name}: Amplemarket's next link {printable(href)[:300]} leads back to a page "
+            f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing new"
         )
+        if self.replication_key:
+            # Records after it may be unread, and a checkpoint would move the bookmark past.
+            msg = f"{what}: stopping, so that no later checkpoint passes records not read"
+            raise APIRequestError(msg)
+        self.log("%s: stopped paging here instead of looping", what, level=logging.WARNING)
 
     @override
     def get_url_params(
