@@ -184,6 +184,12 @@ class DeadlineSession(requests.Session):
         self.mount("https://", adapter)
 
     @override
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        # Redirects are never followed (the stream reports them), and requests would read a
+        # Location it will not follow anyway: one no parser can read raised a ValueError.
+        return None
+
+    @override
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         deadline = _Deadline(time.monotonic() + self.total_seconds)
         _current.deadline = deadline

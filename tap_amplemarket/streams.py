@@ -97,7 +97,8 @@ class WindowFilter:
                 # The API's usual form sorts as text: no parsing. (A bad date of that shape,
                 # "2025-13-45T...Z", that sorts inside the window is kept by its text.)
                 if lower_z <= start_date < upper_z:
-                    kept.append(call)
+                    if not self.unplaceable or repr(call.get("id")) not in self.unplaceable:
+                        kept.append(call)  # (unless delivered already, as having no date)
                     continue
                 if (when := call_time(start_date)) is not None:
                     self._count_if_outside(window, when)

@@ -60,6 +60,8 @@ MAXIMA: dict[str, tuple[int, str]] = {
     "max_concurrent_requests": (16, ": the API's quota is per key, more only wait"),
     "request_timeout": (3600, ""),
     "max_retries": (100, ""),
+    "max_requests_per_minute": (10**9, ""),
+    "page_size": (10**9, ""),
 }
 #: start_date and end_date lie between these (far beyond, date arithmetic overflows).
 EARLIEST_DATE = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -281,6 +283,14 @@ def numbers_given_as_text(config: t.Mapping[str, t.Any], settings: dict[str, t.A
     return hints
 
 
+def _as_float(value: int | float | decimal.Decimal) -> float:
+    """`value` as a float; an integer too large for one is infinite (and then too large)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _is_number(text: str) -> bool:
     try:
         return math.isfinite(float(text))
@@ -433,14 +443,14 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
     )
     # Config files are read with Decimal for non-integers.
     numbers = {
-        k: float(v)
+        k: _as_float(v)
         for k, v in config.items()
         if isinstance(v, (int, float, decimal.Decimal)) and not isinstance(v, bool)
     }
     errors.extend(
         f"{key} must be a finite number (got {config[key]})"
         for key, value in numbers.items()
-        if not math.isfinite(value)
+        if not math.isfinite(value) and not isinstance(config[key], int)
     )
     errors.extend(
         f"{key} must be greater than 0 (got {config[key]})"
@@ -539,6 +549,9 @@ def read_json_file(path: str, what: str, fix: str) -> t.Any:
         return json.loads(text)
     except ValueError as exc:  # its message gives a position, not the text there
         msg = f"The {what} file {path} is not valid JSON ({exc}): {fix}"
+        raise UnreadableFileError(msg) from None
+    except RecursionError:
+        msg = f"The {what} file {path} nests JSON deeper than can be read: {fix}"
         raise UnreadableFileError(msg) from None
 
 

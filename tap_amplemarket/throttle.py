@@ -26,7 +26,7 @@ class PacedLimiter:
         if max_per_minute < 1:
             msg = "max_per_minute must be at least 1"
             raise ValueError(msg)
-        self.interval = 60.0 / max_per_minute
+        self.interval = 60 / max_per_minute  # int / int: no float overflow, however large
         self._clock = clock
         self._sleep = sleep
         self._next_slot = -math.inf

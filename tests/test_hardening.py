@@ -185,7 +185,9 @@ def test_a_page_repeated_under_a_new_cursor_is_paged_past(secret_api, secret_con
     assert "nothing new" not in result.stderr
 
 
-def test_empty_pages_that_keep_linking_on_end_the_run_for_calls(secret_api, secret_config, tmp_path):
+def test_empty_pages_that_keep_linking_on_end_the_run_for_calls(
+    secret_api, secret_config, tmp_path
+):
     # From the second page on, every page links to a new, empty one (a date range with no
     # calls, under a new URL each time): no record repeats, no URL repeats, nothing ends.
     empty = "/calls?start_date_from=2031-01-01T00:00:00Z&start_date_to=2031-01-02T00:00:00Z"
@@ -441,6 +443,7 @@ def test_a_bookmark_before_1970_is_ignored_with_a_warning(secret_api, secret_con
         ("{bookm", "is not valid JSON"),
         ("[]", "holds list, not a JSON object"),
         ("null", "holds NoneType, not a JSON object"),
+        ("[" * 100_000, "nests JSON deeper than can be read"),
     ],
 )
 @pytest.mark.parametrize("broken", ["state", "config"])
@@ -487,3 +490,16 @@ def test_a_config_file_that_is_not_there_is_named(tmp_path):
         f"Cannot read the config file {missing} (No such file or directory): pass a JSON "
         "object of settings (see --about)"
     )
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x", "http://[127.0.0.1]/x"])
+def test_a_redirect_to_a_location_no_parser_reads_ends_in_one_line(
+    secret_api, secret_config, tmp_path, location
+):
+    secret_api.fail_next("redirect", path="/users", href=location)
+
+    result = run_cli([], secret_config, tmp_path)
+
+    assert result.returncode == 1
+    assert "with a redirect (302) to no URL the tap can read" in last_line(result.stderr)
+    assert "Traceback" not in result.stderr

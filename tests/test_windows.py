@@ -273,6 +273,11 @@ def test_a_page_keeps_the_calls_of_its_window_once_and_counts_strays():
         "a call without a usable date once, a stray never"
     )
     assert belongs.outside == 1
+    # The same bad date again, in a window its text sorts into: not delivered twice.
+    later = Window(
+        datetime.datetime(2026, 12, 1, tzinfo=UTC), datetime.datetime(2027, 1, 1, tzinfo=UTC)
+    )
+    assert belongs.keep(later, [{"id": "bad-out", "start_date": "2026-13-45T00:00:00Z"}]) == []
     assert [line.split(":")[1].strip().split()[0] for line in belongs.summary()] == ["3", "the"]
 
 
