@@ -351,7 +351,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 yield RecordMessage(
                     stream=stream_map.stream_alias,
                     record=mapped,
-                    version=self._stream_version,
+                    version=self._stream_version,  # as the SDK's own method writes it
                     time_extracted=now,
                 )
 
