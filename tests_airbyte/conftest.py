@@ -20,8 +20,9 @@ PYAIRBYTE_WARNINGS = (
     # airbyte-cdk marks classes it defines at import as experimental (its ExperimentalClass-
     # Warning, named by its text: naming the class would import airbyte-cdk to find it).
     "ignore:This class is experimental",
-    # google-api-core announces the Python versions it will stop supporting.
-    "ignore:You are using a Python version:FutureWarning:google",
+    # google-api-core announces the Python versions it will stop (3.11, 3.12) or has stopped
+    # (3.10) supporting.
+    "ignore:You are using a (non-supported )?Python version:FutureWarning:google",
     # PyAirbyte's secrets module uses a pydantic-core argument pydantic deprecates.
     "ignore:The `field_name` argument:DeprecationWarning:airbyte",
 )
