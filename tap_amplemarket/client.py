@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import math
+import threading
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
@@ -303,6 +304,12 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return PacedLimiter(self.config["max_requests_per_minute"])
 
     @cached_property
+    def in_flight(self) -> threading.BoundedSemaphore:
+        """Requests on their way at once, at most max_concurrent_requests, however many
+        threads fetch; the tap hands all its streams its own."""
+        return threading.BoundedSemaphore(self.config["max_concurrent_requests"])
+
+    @cached_property
     def api_answers(self) -> ApiAnswers:
         """What the API has answered in this run; the tap hands all its streams its own."""
         return ApiAnswers()
@@ -507,7 +514,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
             def attempt() -> requests.Response:
                 self.stats.add(requests=1)
-                return func(prepared_request, context)
+                with self.in_flight:
+                    return func(prepared_request, context)
 
             return policy.call(attempt, where)
 

@@ -299,14 +299,23 @@ class CallsStream(AmplemarketStream):
             seen += [(call.get("id"), call.get("start_date")) for call in page]
             pages += 1
             yield Page(window, page, written)
-            if len(seen) >= next_look:
-                next_look += limit  # calls outside the window do not count: look again later
+            # A page far denser than the window was planned for (a burst its first page did
+            # not show): what is left is read in windows of its own, several at once, not
+            # page after cursor-linked page. Else, after `limit` calls, whatever they say.
+            dense = (
+                pages > 1 and len(page) == page_size >= SPLIT_MIN_SAMPLE
+            ) and self._density_below(window, page, limit)
+            if dense or len(seen) >= next_look:
+                if not dense:
+                    next_look += limit  # calls outside the window do not count: look later
                 dates = [date for _, date in seen]
-                if unread := self._unread_part(window, dates, sizer.target_calls):
+                unread = self._unread_part(window, dates, len(page) if dense else limit)
+                if unread is not None:
                     records.close()  # type: ignore[attr-defined]  # a generator
-                    rest, size = unread
+                    rest, per_call = unread
+                    size = whole_seconds((dense or per_call) * sizer.target_calls)
                     written = written | {repr(call_id) for call_id, _ in seen}
-                    yield from self._fetch_in_parts(rest, size, sizer.target_calls, written)
+                    yield from self._split(rest, size, sizer.target_calls, written, peel=True)
                     break
             page = list(itertools.islice(records, page_size))
         else:
@@ -337,17 +346,19 @@ class CallsStream(AmplemarketStream):
     ) -> Iterator[Page | WindowDone]:
         """`window`, whose newest calls hold `target` calls per `size`, in parts.
 
-        Its newest `size` (what its first page showed, and about `target` calls more) is
-        peeled off, and what is older read first as one window: if that holds none (a busy
-        minute after a quiet week), it costs one request. If what is older is dense too,
-        it is read in windows sized from that density (no second peeling, which would cost
-        a request per window).
+        Its newest stretch, a `size` for each worker, is peeled off and read in windows of
+        `size`, several at once; what is older is read first, as one window: if that holds
+        little (a busy hour after a quiet month), it costs a request or two. If what is older
+        turns out dense too, it is read in windows sized from that density (no peeling
+        again, which would cost a request for each stretch).
         """
-        if peel and size < window.span:
-            parts = DensitySizer(initial=size, target_calls=target)
-            older, newest = Window(window.lower, window.upper - size), window.upper - size
-            yield from self._fetch_window(older, parts, written, peel=False)
-            yield from self._fetch_window(Window(newest, window.upper), parts, written)
+        workers = self.config["max_concurrent_requests"]
+        stretch = size * workers
+        if peel and stretch < window.span:
+            newest = window.upper - stretch
+            older = DensitySizer(initial=size, target_calls=target, workers=workers)
+            yield from self._fetch_window(Window(window.lower, newest), older, written, peel=False)
+            yield from self._fetch_in_parts(Window(newest, window.upper), size, target, written)
         else:
             yield from self._fetch_in_parts(window, size, target, written)
 
@@ -360,19 +371,49 @@ class CallsStream(AmplemarketStream):
     ) -> Iterator[Page | WindowDone]:
         """`window` in ascending windows, the first `size` long, each next one sized from
         what the last one held (empty ones grow fourfold): a dense stretch in a long window
-        costs a few requests more, not one per `size` of it."""
+        costs a few requests more, not one per `size` of it. They are fetched as the
+        stream's windows are, several at once (requests in flight stay bounded by
+        `in_flight`), and handed on in order."""
+        workers = self.config["max_concurrent_requests"]
+        # Windows of the target throughout: shrinking them to keep every worker busy to the
+        # end of this stretch, as the stream's own plan does at its end, would cost a
+        # partial page each.
         sizer = DensitySizer(initial=size, target_calls=target)
-        for part in plan_windows(window.lower, window.upper, sizer.next_size):
-            yield from self._fetch_window(part, sizer, written)
+        parts = OrderedFetcher(
+            plan_windows(window.lower, window.upper, sizer.next_size),
+            lambda part: self._fetch_window(part, sizer, written),
+            workers=workers,
+            max_buffered=MAX_PAGES_AHEAD,
+        )
+        yield from (item for item in parts if isinstance(item, (Page, WindowDone)))
+
+    @staticmethod
+    def _density_below(
+        window: Window, page: list[dict[str, t.Any]], limit: int
+    ) -> datetime.timedelta | None:
+        """The time per call of `page`, if at that density what of `window` is older than
+        the page would hold more than `limit` calls (read from the API's usual date form
+        only, as text: this runs on every page)."""
+        texts = [
+            date
+            for call in page
+            if type(date := call.get("start_date")) is str and len(date) == 20 and date[19] == "Z"
+        ]
+        if len(texts) < len(page) // 2:
+            return None
+        oldest, newest = call_time(min(texts)), call_time(max(texts))
+        if oldest is None or newest is None or not window.lower <= oldest <= newest:
+            return None
+        per_call = max(newest - oldest, ONE_SECOND) / len(texts)
+        return per_call if (oldest - window.lower) / per_call > limit else None
 
     @staticmethod
     def _unread_part(
-        window: Window, dates: list[t.Any], target: int
+        window: Window, dates: list[t.Any], minimum: int
     ) -> tuple[Window, datetime.timedelta] | None:
         """What of `window` may hold calls not yet read, given the start_date `dates` of
-        those read, and the size of a window of `target` calls at their density; None if
-        too few of them are in the window to split it (SPLIT_ABOVE_TARGET times `target`),
-        or it cannot be parted.
+        those read, and the time per call among them; None if fewer than `minimum` of them
+        are in the window, or it cannot be parted.
 
         The API lists newest first: if the calls read came in that order, only what is
         older than the oldest (its second included) is left. If they did not, no order is
@@ -383,13 +424,13 @@ class CallsStream(AmplemarketStream):
             for when in map(call_time, dates)
             if when is not None and window.lower <= when < window.upper
         ]
-        if window.span <= ONE_SECOND or len(times) < SPLIT_ABOVE_TARGET * target:
+        if window.span <= ONE_SECOND or not times or len(times) < minimum:
             return None
         newest_first = all(newer >= older for newer, older in itertools.pairwise(times))
         oldest = min(times)
         upper = oldest.replace(microsecond=0) + ONE_SECOND if newest_first else window.upper
-        span = max(max(times) - oldest, ONE_SECOND)
-        return Window(window.lower, min(upper, window.upper)), span * target / len(times)
+        per_call = max(max(times) - oldest, ONE_SECOND) / len(times)
+        return Window(window.lower, min(upper, window.upper)), per_call
 
     @staticmethod
     def _covered_by(window: Window, page: list[dict[str, t.Any]]) -> Window | None:

@@ -13,6 +13,7 @@ import logging
 import math
 import re
 import sys
+import threading
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
@@ -214,6 +215,10 @@ class TapAmplemarket(Tap):
     def api_answers(self) -> ApiAnswers:
         return ApiAnswers()
 
+    @cached_property
+    def in_flight(self) -> threading.BoundedSemaphore:
+        return threading.BoundedSemaphore(int(self.config["max_concurrent_requests"]))
+
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         try:
@@ -237,6 +242,7 @@ class TapAmplemarket(Tap):
             stream = stream_type(tap=self)
             stream.rate_limiter = self.rate_limiter  # one quota per key: one limiter
             stream.api_answers = self.api_answers
+            stream.in_flight = self.in_flight
             sdk_logs.quiet(stream.logger)
             found.append(stream)
         return found

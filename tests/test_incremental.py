@@ -276,3 +276,20 @@ def test_one_old_call_in_decades_of_quiet_history_does_not_end_the_plan(config, 
         result = sync({**settings, "max_concurrent_requests": workers})
 
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+
+
+def test_requests_in_flight_never_exceed_max_concurrent_requests(config):
+    # A burst makes windows of its own, fetched by workers of their own beside the stream's:
+    # the requests on their way together stay within the setting all the same.
+    data = sample_dataset(3000, days=60, burst=3000)  # the busy day among busy ones
+    latency = 0.05
+    with FakeAmplemarketAPI(data, api_key=config["api_key"], latency=latency) as api:
+        result = sync({**config, "api_url": api.url, "page_size": 20, "window_days": 3})
+        starts = sorted(r.at for r in api.requests_to("/calls"))
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+    # Each answer takes `latency`: requests that arrived within it of each other overlapped.
+    overlapping = max(
+        sum(1 for other in starts if start <= other < start + latency * 0.9) for start in starts
+    )
+    assert 2 <= overlapping <= 4, overlapping
