@@ -45,9 +45,10 @@ def test_generated_files_match_the_tap():
 
 def test_a_setting_added_to_the_tap_without_regenerating_is_caught(monkeypatch):
     schema = json.loads(json.dumps(TapAmplemarket.config_jsonschema))
-    schema["properties"]["max_concurrent_requests"] = {
+    assert "request_timeout_budget" not in schema["properties"]
+    schema["properties"]["request_timeout_budget"] = {
         "type": ["integer", "null"],
-        "description": "Requests in flight at once.",
+        "description": "A setting the generated files do not know yet.",
     }
     monkeypatch.setattr(TapAmplemarket, "config_jsonschema", schema)
     assert set(metadata.drift()) == {
