@@ -73,6 +73,10 @@ class _Watchdog:
 
     def watch(self, deadline: _Deadline) -> None:
         with self._cond:
+            # Finished deadlines leave from the top: the thread, asleep until the earliest
+            # deadline, would keep every request of the last `total_seconds` otherwise.
+            while self._heap and self._heap[0][2].done:
+                heapq.heappop(self._heap)
             heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
             if self._thread is None:
                 self._thread = threading.Thread(

@@ -17,6 +17,7 @@ from tap_amplemarket.windows import (
     ONE_SECOND,
     DensitySizer,
     OrderedFetcher,
+    PageBudget,
     Window,
     plan_windows,
     whole_seconds,
@@ -42,6 +43,9 @@ SPLIT_ABOVE_TARGET = 3
 SPLIT_MIN_SAMPLE = 20
 #: Pages fetched ahead of the one being written, across all concurrent windows.
 MAX_PAGES_AHEAD = 48
+#: Pages of a window read in parts that wait for the thread passing them on (to a fetcher
+#: that holds them in its turn).
+NESTED_HEAD_ROOM = 2
 
 
 def call_time(value: t.Any) -> datetime.datetime | None:
@@ -224,11 +228,15 @@ class CallsStream(AmplemarketStream):
             target_calls=TARGET_PAGES_PER_WINDOW * page_size,
             workers=workers,
         )
+        # Windows read in parts (see `_split`) share a budget of their own: in the stream's,
+        # the windows planned after theirs would hold it, and the parts of the window being
+        # written would be read one page at a time.
+        parts_budget = PageBudget(MAX_PAGES_AHEAD)
         fetcher = OrderedFetcher(
             plan_windows(start, end, sizer.next_size),
-            lambda window: self._fetch_window(window, sizer),
+            lambda window: self._fetch_window(window, sizer, parts_budget),
             workers=workers,
-            max_buffered=MAX_PAGES_AHEAD,
+            budget=PageBudget(MAX_PAGES_AHEAD),
         )
         belongs = WindowFilter()
         progress = Progress(self.stats)
@@ -267,6 +275,7 @@ class CallsStream(AmplemarketStream):
         self,
         window: Window,
         sizer: DensitySizer,
+        budget: PageBudget,
         written: frozenset[str] = frozenset(),
         *,
         peel: bool = True,
@@ -291,7 +300,7 @@ class CallsStream(AmplemarketStream):
             if len(page) >= SPLIT_MIN_SAMPLE and (window.span / covered.span * len(page) > limit):
                 records.close()  # type: ignore[attr-defined]  # a generator
                 size = whole_seconds(covered.span * sizer.target_calls / len(page))
-                yield from self._split(window, size, sizer.target_calls, written, peel=peel)
+                yield from self._split(window, size, sizer.target_calls, budget, written, peel=peel)
                 return
         seen: list[tuple[t.Any, t.Any]] = []  # (id, start_date) of each call read
         pages, next_look = 0, limit
@@ -315,7 +324,9 @@ class CallsStream(AmplemarketStream):
                     rest, per_call = unread
                     size = whole_seconds((dense or per_call) * sizer.target_calls)
                     written = written | {repr(call_id) for call_id, _ in seen}
-                    yield from self._split(rest, size, sizer.target_calls, written, peel=True)
+                    yield from self._split(
+                        rest, size, sizer.target_calls, budget, written, peel=True
+                    )
                     break
             page = list(itertools.islice(records, page_size))
         else:
@@ -340,6 +351,7 @@ class CallsStream(AmplemarketStream):
         window: Window,
         size: datetime.timedelta,
         target: int,
+        budget: PageBudget,
         written: frozenset[str],
         *,
         peel: bool,
@@ -357,23 +369,27 @@ class CallsStream(AmplemarketStream):
         if peel and stretch < window.span:
             newest = window.upper - stretch
             older = DensitySizer(initial=size, target_calls=target, workers=workers)
-            yield from self._fetch_window(Window(window.lower, newest), older, written, peel=False)
-            yield from self._fetch_in_parts(Window(newest, window.upper), size, target, written)
+            older_part = Window(window.lower, newest)
+            yield from self._fetch_window(older_part, older, budget, written, peel=False)
+            newest_part = Window(newest, window.upper)
+            yield from self._fetch_in_parts(newest_part, size, target, budget, written)
         else:
-            yield from self._fetch_in_parts(window, size, target, written)
+            yield from self._fetch_in_parts(window, size, target, budget, written)
 
     def _fetch_in_parts(
         self,
         window: Window,
         size: datetime.timedelta,
         target: int,
+        budget: PageBudget,
         written: frozenset[str],
     ) -> Iterator[Page | WindowDone]:
         """`window` in ascending windows, the first `size` long, each next one sized from
         what the last one held (empty ones grow fourfold): a dense stretch in a long window
         costs a few requests more, not one per `size` of it. They are fetched as the
         stream's windows are, several at once (requests in flight stay bounded by
-        `in_flight`), and handed on in order."""
+        `in_flight`), and handed on in order; their pages count against `budget`, shared
+        by every window read in parts, so that memory stays bounded however many there are."""
         workers = self.config["max_concurrent_requests"]
         # Windows of the target throughout: shrinking them to keep every worker busy to the
         # end of this stretch, as the stream's own plan does at its end, would cost a
@@ -381,9 +397,10 @@ class CallsStream(AmplemarketStream):
         sizer = DensitySizer(initial=size, target_calls=target)
         parts = OrderedFetcher(
             plan_windows(window.lower, window.upper, sizer.next_size),
-            lambda part: self._fetch_window(part, sizer, written),
+            lambda part: self._fetch_window(part, sizer, budget, written),
             workers=workers,
-            max_buffered=MAX_PAGES_AHEAD,
+            budget=budget,
+            head_room=NESTED_HEAD_ROOM,
         )
         yield from (item for item in parts if isinstance(item, (Page, WindowDone)))
 

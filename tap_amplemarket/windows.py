@@ -103,6 +103,16 @@ JOIN_SECONDS = 5.0
 
 
 @dataclasses.dataclass
+class PageBudget:
+    """The items waiting in the slots of one fetcher, and of the fetchers nested in its
+    tasks (a window read in parts), which share it: one bound on memory for them all."""
+
+    limit: int
+    cond: threading.Condition = dataclasses.field(default_factory=threading.Condition)
+    waiting: int = 0
+
+
+@dataclasses.dataclass
 class _Slot:
     """One task and its output, handed over in the order it was produced."""
 
@@ -120,9 +130,11 @@ class OrderedFetcher:
     - Tasks are drawn lazily from `tasks`, one at a time, so each can be planned from what
       earlier ones found; the first task runs alone until its first item, to give the
       planning a first sight.
-    - At most `max_buffered` items of the tasks ahead wait for the caller, and at most
-      `max_buffered` of the task the caller is reading (it may run past the first bound, so
-      that it never starves): memory stays flat, however slow the caller.
+    - At most `budget.limit` items of the tasks ahead wait for the caller, and at most
+      `head_room` of the task the caller is reading (it may run past the first bound, so
+      that it never starves): memory stays flat, however slow the caller. A fetcher run
+      inside another's task shares its budget, with little head room: its caller only
+      passes items on.
     - An error in a task is raised to the caller when it reaches that task (everything
       before it is delivered first); no further task starts once one has failed.
     - Closing the iterator (or an error in the caller) stops the workers and joins them.
@@ -134,17 +146,18 @@ class OrderedFetcher:
         produce: Callable[[t.Any], Iterable[t.Any]],
         *,
         workers: int,
-        max_buffered: int,
+        budget: PageBudget,
+        head_room: int | None = None,
     ) -> None:
         self._tasks = iter(tasks)
         self._produce = produce
         self._workers = workers
-        self._max_buffered = max_buffered
-        self._cond = threading.Condition()
+        self._budget = budget
+        self._head_room = budget.limit if head_room is None else head_room
+        self._cond = budget.cond
         self._slots: dict[int, _Slot] = {}
         self._planned = 0
         self._head = 0
-        self._buffered = 0
         self._no_more_tasks = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -185,7 +198,7 @@ class OrderedFetcher:
                 while not slot.items and not slot.finished:
                     self._cond.wait()
                 batch, slot.items = slot.items, []
-                self._buffered -= len(batch)
+                self._budget.waiting -= len(batch)
                 self._cond.notify_all()
                 done = slot.finished and not slot.items
             yield from batch
@@ -211,6 +224,11 @@ class OrderedFetcher:
         thread = threading.Thread(target=self._work, name="calls-window", daemon=True)
         self._threads.append(thread)
         thread.start()
+
+    def _has_room(self, slot: _Slot) -> bool:
+        if slot.index == self._head:
+            return len(slot.items) < self._head_room
+        return self._budget.waiting < self._budget.limit  # this slot's items among them
 
     def _plan(self) -> _Slot | None:
         """A slot for the next task, planned now and in order; None when none is left."""
@@ -239,15 +257,12 @@ class OrderedFetcher:
             try:
                 for item in self._produce(slot.task):
                     with self._cond:
-                        while not self._stopping and (
-                            len(slot.items) >= self._max_buffered
-                            or (slot.index != self._head and self._buffered >= self._max_buffered)
-                        ):
+                        while not self._stopping and not self._has_room(slot):
                             self._cond.wait()
                         if self._stopping:
                             return
                         slot.items.append(item)
-                        self._buffered += 1
+                        self._budget.waiting += 1
                         self._cond.notify_all()
             except BaseException as exc:  # handed to the caller, in order
                 with self._cond:

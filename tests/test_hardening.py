@@ -295,6 +295,22 @@ def test_a_body_that_drips_hits_the_whole_response_deadline(api, config, fast_re
     assert time.monotonic() - started < 15, "the drip was cut at the deadline"
 
 
+def test_finished_requests_are_not_held_until_their_deadline(api, config):
+    # The watchdog sleeps until the earliest deadline (request_timeout away): requests that
+    # finished meanwhile must not pile up in its queue, which grew with every page.
+    import gc
+
+    from tap_amplemarket.deadline import _Deadline
+
+    in_flight = 4
+    sync({**config, "page_size": 10, "max_concurrent_requests": in_flight})
+
+    assert len(api.requests) > 50
+    gc.collect()
+    alive = [o for o in gc.get_objects() if isinstance(o, _Deadline)]
+    assert len(alive) <= in_flight + 1
+
+
 # -- exit codes tell the truth --------------------------------------------------------------
 
 

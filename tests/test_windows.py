@@ -13,6 +13,7 @@ import pytest
 from tap_amplemarket.windows import (
     DensitySizer,
     OrderedFetcher,
+    PageBudget,
     Window,
     plan_windows,
 )
@@ -124,7 +125,7 @@ class Recorder:
 def test_items_come_out_in_task_order_whatever_finishes_first(workers):
     produce = Recorder()
 
-    out = list(OrderedFetcher(range(20), produce, workers=workers, max_buffered=8))
+    out = list(OrderedFetcher(range(20), produce, workers=workers, budget=PageBudget(8)))
 
     expected = []
     for task in range(20):
@@ -142,7 +143,7 @@ def test_the_first_task_runs_alone_so_planning_sees_a_result():
         seen_before_second_task.append(len(produce.started))
         yield from range(1, 6)
 
-    list(OrderedFetcher(tasks(), produce, workers=4, max_buffered=8))
+    list(OrderedFetcher(tasks(), produce, workers=4, budget=PageBudget(8)))
 
     assert produce.started[0] == 0
     assert seen_before_second_task == [1]
@@ -160,15 +161,46 @@ def test_items_buffered_ahead_of_the_reader_stay_bounded():
             yield (task, index)
 
     consumed = 0
-    for item in OrderedFetcher(range(8), produce, workers=4, max_buffered=10):
+    for item in OrderedFetcher(range(8), produce, workers=4, budget=PageBudget(10)):
         if isinstance(item, tuple):
             consumed += 1
             time.sleep(0.0005)  # a slow writer
             with lock:
                 buffered_ahead.append(produced["n"] - consumed)
-    # The head task by max_buffered of its own, the others by max_buffered in all, plus the
+    # The head task by the limit of its own, the others by the limit in all, plus the
     # batch the reader holds and an item in each worker's hand.
     assert max(buffered_ahead) <= 3 * 10 + 4
+
+
+def test_fetchers_nested_in_tasks_share_one_bound():
+    # Each task read in parts by a fetcher of its own (a dense window split): sharing one
+    # budget, they hold what one more fetcher would (each with its own, twice as much).
+    produced = {"n": 0}
+    lock = threading.Lock()
+    parts_budget = PageBudget(10)
+
+    def part(task):
+        for index in range(30):
+            with lock:
+                produced["n"] += 1
+            yield (task, index)
+
+    def in_parts(task):
+        parts = OrderedFetcher(range(6), part, workers=4, budget=parts_budget, head_room=2)
+        yield from (item for item in parts if isinstance(item, tuple))
+
+    consumed, ahead = 0, []
+    for item in OrderedFetcher(range(4), in_parts, workers=4, budget=PageBudget(10)):
+        if isinstance(item, tuple):
+            consumed += 1
+            time.sleep(0.0005)  # a slow writer
+            with lock:
+                ahead.append(produced["n"] - consumed)
+    assert consumed == 4 * 6 * 30
+    # Head, others and the reader's batch (10 each), the parts' budget (10), each nested
+    # head's room and the batch its passer holds (2 each, 4 of them), and an item in the
+    # hand of each of the 16 workers of parts.
+    assert max(ahead) <= 4 * 10 + 4 * 2 * 2 + 16
 
 
 def test_one_long_task_read_slowly_stays_bounded_too():
@@ -182,7 +214,7 @@ def test_one_long_task_read_slowly_stays_bounded_too():
 
     ahead = []
     for consumed, _item in enumerate(
-        OrderedFetcher(range(1), produce, workers=1, max_buffered=10), start=1
+        OrderedFetcher(range(1), produce, workers=1, budget=PageBudget(10)), start=1
     ):
         time.sleep(0.0002)
         ahead.append(produced["n"] - consumed)
@@ -199,7 +231,7 @@ def test_an_error_surfaces_once_after_everything_before_it():
 
     out: list = []
     with pytest.raises(RuntimeError, match="task 3 failed"):
-        out.extend(OrderedFetcher(range(100), produce, workers=4, max_buffered=8))
+        out.extend(OrderedFetcher(range(100), produce, workers=4, budget=PageBudget(8)))
 
     assert out[:9] == [
         0,
@@ -226,7 +258,7 @@ def test_no_task_starts_once_one_has_failed():
         yield task
 
     with pytest.raises(ValueError, match="boom"):
-        list(OrderedFetcher(range(1000), produce, workers=4, max_buffered=4))
+        list(OrderedFetcher(range(1000), produce, workers=4, budget=PageBudget(4)))
 
     assert max(started) < 2 + 4 + 1, "at most the tasks already in flight"
 
@@ -239,7 +271,7 @@ def test_leaving_early_stops_and_joins_every_worker():
             time.sleep(0.0005)
             yield (task, index)
 
-    fetcher = iter(OrderedFetcher(range(100), produce, workers=4, max_buffered=8))
+    fetcher = iter(OrderedFetcher(range(100), produce, workers=4, budget=PageBudget(8)))
     for _ in range(30):
         next(fetcher)
     fetcher.close()  # type: ignore[attr-defined]
@@ -299,7 +331,7 @@ def test_a_task_that_cannot_be_planned_fails_in_order_and_ends_the_fetcher():
     out: list = []
     with pytest.raises(OverflowError, match="out of range"):
         out.extend(
-            OrderedFetcher(tasks(), lambda task: [(task, "page")], workers=1, max_buffered=4)
+            OrderedFetcher(tasks(), lambda task: [(task, "page")], workers=1, budget=PageBudget(4))
         )
 
     assert out == [0, (0, "page"), 1, (1, "page")], "what came before, then the error"
