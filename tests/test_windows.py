@@ -149,54 +149,55 @@ def test_the_first_task_runs_alone_so_planning_sees_a_result():
     assert seen_before_second_task == [1]
 
 
-def test_items_buffered_ahead_of_the_reader_stay_bounded():
-    buffered_ahead = []
-    produced = {"n": 0}
-    lock = threading.Lock()
+class CountedItems:
+    """Items of `per_task` per task, counted as made; `read_slowly` tells how many were made
+    but not yet read at each item a slow writer reads."""
 
-    def produce(task):
-        for index in range(50):
-            with lock:
-                produced["n"] += 1
+    def __init__(self, per_task: int) -> None:
+        self.per_task = per_task
+        self.made = 0
+        self.lock = threading.Lock()
+
+    def produce(self, task):
+        for index in range(self.per_task):
+            with self.lock:
+                self.made += 1
             yield (task, index)
 
-    consumed = 0
-    for item in OrderedFetcher(range(8), produce, workers=4, budget=PageBudget(10)):
-        if isinstance(item, tuple):
-            consumed += 1
-            time.sleep(0.0005)  # a slow writer
-            with lock:
-                buffered_ahead.append(produced["n"] - consumed)
+    def read_slowly(self, fetcher: OrderedFetcher) -> list[int]:
+        read, ahead = 0, []
+        for item in fetcher:
+            if isinstance(item, tuple):
+                read += 1
+                time.sleep(0.0005)  # a slow writer
+                with self.lock:
+                    ahead.append(self.made - read)
+        assert read == self.made
+        return ahead
+
+
+def test_items_buffered_ahead_of_the_reader_stay_bounded():
+    items = CountedItems(per_task=50)
+    fetcher = OrderedFetcher(range(8), items.produce, workers=4, budget=PageBudget(10))
+    ahead = items.read_slowly(fetcher)
+    assert items.made == 8 * 50
     # The head task by the limit of its own, the others by the limit in all, plus the
     # batch the reader holds and an item in each worker's hand.
-    assert max(buffered_ahead) <= 3 * 10 + 4
+    assert max(ahead) <= 3 * 10 + 4
 
 
 def test_fetchers_nested_in_tasks_share_one_bound():
     # Each task read in parts by a fetcher of its own (a dense window split): sharing one
     # budget, they hold what one more fetcher would (each with its own, twice as much).
-    produced = {"n": 0}
-    lock = threading.Lock()
+    items = CountedItems(per_task=30)
     parts_budget = PageBudget(10)
 
-    def part(task):
-        for index in range(30):
-            with lock:
-                produced["n"] += 1
-            yield (task, index)
-
     def in_parts(task):
-        parts = OrderedFetcher(range(6), part, workers=4, budget=parts_budget, head_room=2)
+        parts = OrderedFetcher(range(6), items.produce, workers=4, budget=parts_budget, head_room=2)
         yield from (item for item in parts if isinstance(item, tuple))
 
-    consumed, ahead = 0, []
-    for item in OrderedFetcher(range(4), in_parts, workers=4, budget=PageBudget(10)):
-        if isinstance(item, tuple):
-            consumed += 1
-            time.sleep(0.0005)  # a slow writer
-            with lock:
-                ahead.append(produced["n"] - consumed)
-    assert consumed == 4 * 6 * 30
+    ahead = items.read_slowly(OrderedFetcher(range(4), in_parts, workers=4, budget=PageBudget(10)))
+    assert items.made == 4 * 6 * 30
     # Head, others and the reader's batch (10 each), the parts' budget (10), each nested
     # head's room and the batch its passer holds (2 each, 4 of them), and an item in the
     # hand of each of the 16 workers of parts.
