@@ -201,7 +201,7 @@ def airbyte_stream(stream: Stream) -> Json:
 
 def load_json(path: str, what: str) -> t.Any:
     try:
-        return read_json_file(path, what, "pass a readable JSON file")
+        return read_json_file(path, what, "pass a file that holds one JSON document")
     except UnreadableFileError as exc:
         raise InputError(str(exc)) from None
 
@@ -312,7 +312,10 @@ def read(config: Json, catalog: t.Any, state: t.Any, writer: AirbyteWriter) -> N
     settings = tap_config(config)
     sync_modes = configured_streams(catalog)
     full_refresh = {name for name, mode in sync_modes.items() if mode == "full_refresh"}
-    discovered = TapAmplemarket(config=settings, message_writer=writer).catalog_dict
+    # Discovery needs no setting it would warn about: the sync's tap warns, once.
+    known = TapAmplemarket.settings_jsonschema()["properties"]
+    discovery_settings = {name: value for name, value in settings.items() if name in known}
+    discovered = TapAmplemarket(config=discovery_settings, message_writer=writer).catalog_dict
     writer.state_streams = frozenset(sync_modes)
     TapAmplemarket(
         config=settings,

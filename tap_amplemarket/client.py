@@ -620,7 +620,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             answers.missing.append(exc.path)
             # Warn once and skip: one endpoint missing from a plan must not fail the sync.
             self.endpoint_unavailable = True
-            self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)
+            doubt = "" if answers.answered else " (or api_url is wrong, if other streams say so)"
+            self.log("Skipping stream %s: %s%s", self.name, exc, doubt, level=logging.WARNING)
             return
         # A 404 in the middle of a listing the endpoint has been serving: ending the stream
         # quietly would skip the rest of it (and, for calls, move the bookmark past it).

@@ -189,8 +189,13 @@ class TapAmplemarket(Tap):
             # JSON Schema messages quote the offending value: never let that be the key. The
             # SDK validates inside its constructor and keeps the raw config only in `_config`.
             config = getattr(self, "_config", {})
-            errors = [with_fix(redact(error, config.get("api_key"))) for error in exc.errors]
-            errors += numbers_given_as_text(config, self.settings_jsonschema())
+            as_text = numbers_given_as_text(config, self.settings_jsonschema())
+            errors = [  # a number given as text: its hint says what the type error says, and why
+                with_fix(redact(error, config.get("api_key")))
+                for error in exc.errors
+                if not any(error.endswith(f"in config[{name!r}]") for name in as_text)
+            ]
+            errors += as_text.values()
             errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
         for warning in unknown_settings(self.config, self.settings_jsonschema()):
@@ -274,14 +279,16 @@ def with_fix(error: str) -> str:
     return error
 
 
-def numbers_given_as_text(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
-    """A fix for each number setting given as text: what Meltano passes for a setting whose
-    kind its project does not declare (`meltano config set tap-amplemarket page_size 50`)."""
-    hints = []
+def numbers_given_as_text(
+    config: t.Mapping[str, t.Any], settings: dict[str, t.Any]
+) -> dict[str, str]:
+    """A fix for each number setting given as text, by name: what Meltano passes for a
+    setting whose kind its project does not declare (`meltano config set ... page_size 50`)."""
+    hints = {}
     for name, value in config.items():
         types = settings["properties"].get(name, {}).get("type", [])
         if isinstance(value, str) and {"integer", "number"} & set(types) and _is_number(value):
-            hints.append(
+            hints[name] = (
                 f"{name} is the text {value!r}, not a number: in a Meltano project, declare the "
                 f"setting with its kind (kind: {'integer' if 'integer' in types else 'decimal'}"
                 "; meltano-plugin.yml declares them all)"
@@ -459,13 +466,15 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         if not math.isfinite(value) and not isinstance(config[key], int)
     )
     errors.extend(
-        f"{key} must be greater than 0 (got {config[key]})"
+        f"{key} must be greater than 0 (got {config[key]}): "
+        "set a positive value, or leave it out for the default"
         for key in positive
         if numbers.get(key, 1) <= 0
     )
     if numbers.get("lookback_window_days", 0) < 0:
         errors.append(
-            f"lookback_window_days must not be negative (got {config['lookback_window_days']})"
+            f"lookback_window_days must not be negative (got {config['lookback_window_days']}): "
+            "use 0 for no lookback"
         )
     errors.extend(
         f"{key} must be at most {maximum} (got {config[key]}){why}"

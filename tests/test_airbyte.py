@@ -331,6 +331,15 @@ def test_read_only_the_configured_streams(api, tmp_path, config, catalog):
     assert {s.stream.stream_descriptor.name for s in run.of_type(Type.STATE)} == {"tasks"}
 
 
+def test_a_misspelt_setting_is_warned_about_once_in_a_read(api, tmp_path, config, catalog):
+    settings = {**config, "start_dat": config["start_date"]}
+    run = run_source("read", tmp_path, settings, catalog=configured_catalog(catalog, ["users"]))
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    warning = "Unknown setting 'start_dat' is ignored: did you mean start_date?"
+    assert (run.stdout + run.stderr).count(warning) == 1
+
+
 def test_an_incremental_read_resumes_from_airbyte_state_and_full_refresh_ignores_it(
     api, tmp_path, config, catalog
 ):
@@ -522,7 +531,7 @@ def test_an_empty_state_file_is_named_as_the_singer_tap_names_it(api, tmp_path, 
     assert completed.returncode == 1
     assert trace.trace.error.failure_type.value == "config_error"
     assert trace.trace.error.message == (
-        f"The state file {files['state']} is empty: pass a readable JSON file"
+        f"The state file {files['state']} is empty: pass a file that holds one JSON document"
     )
     assert api.requests == []
 

@@ -105,6 +105,14 @@ def test_bad_settings_are_rejected_before_any_request(
     assert SECRET_LOOKING_KEY not in result.stdout + result.stderr
 
 
+def test_a_number_given_as_text_is_named_once(secret_api, secret_config, tmp_path):
+    result = run_cli([], {**secret_config, "page_size": "50"}, tmp_path)
+
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, "the hint, not the type error beside it"
+    assert "page_size is the text '50', not a number" in errors[0]
+
+
 def test_a_missing_key_names_the_setting(secret_api, secret_config, tmp_path):
     config = {k: v for k, v in secret_config.items() if k != "api_key"}
 

@@ -168,6 +168,7 @@ def test_an_api_url_that_is_not_the_apis_fails_instead_of_skipping_every_stream(
         result.stderr.strip().splitlines()[-1],
     )
     assert result.stderr.count("Skipping stream") == 1
+    assert "(or api_url is wrong, if other streams say so)" in result.stderr
     assert len(big_api.requests) == 2, "no request after the second 404"
 
 
