@@ -324,8 +324,8 @@ class CallsStream(AmplemarketStream):
                     rest, per_call = unread
                     size = whole_seconds((dense or per_call) * sizer.target_calls)
                     written = written | {repr(call_id) for call_id, _ in seen}
-                    yield from self._split(
-                        rest, size, sizer.target_calls, budget, written, peel=True
+                    yield from self._split(  # no peeling below a part read unpeeled
+                        rest, size, sizer.target_calls, budget, written, peel=peel
                     )
                     break
             page = list(itertools.islice(records, page_size))
@@ -432,9 +432,9 @@ class CallsStream(AmplemarketStream):
         those read, and the time per call among them; None if fewer than `minimum` of them
         are in the window, or it cannot be parted.
 
-        The API lists newest first: if the calls read came in that order, only what is
-        older than the oldest (its second included) is left. If they did not, no order is
-        relied on and the whole window is read again.
+        The API lists newest first: if the calls read came in that order (and span more
+        than a second), only what is older than the oldest (its second included) is left.
+        If they did not, no order is relied on and the whole window is read again.
         """
         times = [
             when
@@ -443,7 +443,10 @@ class CallsStream(AmplemarketStream):
         ]
         if window.span <= ONE_SECOND or not times or len(times) < minimum:
             return None
-        newest_first = all(newer >= older for newer, older in itertools.pairwise(times))
+        # Calls of one second are in every order at once: no evidence of newest first.
+        newest_first = max(times) - min(times) >= ONE_SECOND and all(
+            newer >= older for newer, older in itertools.pairwise(times)
+        )
         oldest = min(times)
         upper = oldest.replace(microsecond=0) + ONE_SECOND if newest_first else window.upper
         per_call = max(max(times) - oldest, ONE_SECOND) / len(times)

@@ -231,6 +231,56 @@ def test_a_burst_from_an_api_whose_order_says_nothing_of_dates_loses_nothing(con
     assert bookmarks[-1] == max(c["start_date"] for c in data.calls)
 
 
+def calls_at(data: Dataset, when: datetime.datetime, count: int, seconds: int = 1) -> None:
+    """`count` calls spread over `seconds` seconds from `when`."""
+    factory = SampleFactory(seed=5)
+    data.calls.extend(
+        factory.call(when + datetime.timedelta(seconds=i % seconds), data.users, data.dispositions)
+        for i in range(count)
+    )
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_calls_of_one_second_listed_by_id_are_no_evidence_of_order(workers):
+    # 200 calls of one second, then one ten days later whose id sorts last: the pages read
+    # before the window is given up all hold the same second, in whatever order. Taken as
+    # newest first, what is newer than that second was never read.
+    burst = datetime.datetime(2026, 3, 10, 12, tzinfo=UTC)
+    data = sample_dataset(0)
+    calls_at(data, burst, 200)
+    calls_at(data, burst + datetime.timedelta(days=10), 1)
+    data.calls[-1]["id"] = "00000000-0000-4000-8000-000000000001"  # last, in descending order
+    with FakeAmplemarketAPI(data, api_key="k", calls_by_id=True) as api:
+        config = config_for(
+            api, page_size=20, window_days=30, max_concurrent_requests=workers,
+            start_date="2026-03-05T12:00:00Z", end_date="2026-03-30T12:00:00Z",
+        )  # fmt: skip
+        result = sync(config)
+
+    assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
+
+
+def test_a_burst_listed_by_id_far_below_the_range_end_is_read_in_few_passes():
+    # Each pass given up re-read the window less one stretch at its top: a burst 36 hours
+    # below the end took ~1,000 requests, then a RecursionError (the run failed).
+    burst = datetime.datetime(2026, 5, 25, 17, 37, 42, tzinfo=UTC)
+    data = sample_dataset(0)
+    calls_at(data, burst, 100, seconds=2)
+    with FakeAmplemarketAPI(data, api_key="k", calls_by_id=True) as api:
+        config = config_for(
+            api, page_size=50, max_concurrent_requests=2, window_days=12,
+            start_date="2026-05-01T00:00:00Z",
+            end_date=isoformat_z(burst + datetime.timedelta(days=40)),
+        )  # fmt: skip
+        result = sync(config)
+        requests = len(api.requests_to("/calls"))
+
+    ids = result.ids("calls")
+    assert sorted(ids) == sorted(c["id"] for c in data.calls)
+    assert len(ids) == len(set(ids))
+    assert requests < 200
+
+
 def test_a_busy_second_after_a_quiet_week_costs_a_few_requests(config):
     # 150 calls in the last second of the first window: its first page spans one second, so
     # the window looks 600,000 times denser than it is. Cut into parts of that density it
