@@ -187,6 +187,9 @@ class CallsStream(AmplemarketStream):
             newest = isoformat_z(window.upper)
         if newest == self._checkpointed:
             return
+        bookmark = self.get_starting_timestamp(context)  # the last one set, or resumed from
+        if bookmark is not None and parse_timestamp(newest) < bookmark:
+            return  # a lookback re-read: the bookmark never moves back
         self._checkpointed = newest
         super()._increment_stream_state({self.replication_key: newest}, context=context)
         # The SDK has no public hook to emit a state mid-stream; this one, which it calls

@@ -95,6 +95,20 @@ def test_a_call_logged_late_before_the_bookmark_is_picked_up(api, config):
     assert bookmark(default_lookback.last_state) == bookmark(first.last_state)
 
 
+def test_the_lookback_re_read_never_moves_the_bookmark_back(api, config):
+    small_windows = {**config, "page_size": 1, "window_days": 1, "lookback_window_days": 15}
+    first = sync(small_windows)
+    resumed_from = bookmark(first.last_state)
+
+    second = sync(small_windows, state=first.last_state)
+
+    bookmarks = [bookmark(s) for s in second.states if "replication_key_value" in str(s)]
+    assert len(second.ids("calls")) > 3 * 20, "the lookback spans several windows of 20"
+    assert bookmarks
+    assert min(bookmarks) >= resumed_from
+    assert bookmarks == sorted(bookmarks)
+
+
 def kill_and_resume(
     tmp_path, config: dict, kill_points: list[int | None]
 ) -> tuple[set[str], list[int]]:
