@@ -392,11 +392,21 @@ class FakeAmplemarketAPI:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # else keep-alive responses stall on delayed ACKs
 
+            logged: LoggedRequest | None = None  # the request being answered
+
             @override
             def log_message(self, format: str, *args: t.Any) -> None:
                 """Quiet: tests read `api.requests` instead."""
 
+            @override
+            def send_response(self, code: int, message: str | None = None) -> None:
+                # Logged before a byte is sent: a client that stops at this status finds it logged.
+                if self.logged is not None:
+                    self.logged.status = code
+                super().send_response(code, message)
+
             def do_GET(self) -> None:
+                self.logged = None  # a keep-alive connection's last request is answered
                 if urlsplit(self.path).path == STATS_PATH:  # for benchmarks in other processes
                     by_path = collections.Counter(r.path for r in api.requests)
                     by_status = collections.Counter(str(r.status) for r in api.requests)
@@ -408,7 +418,6 @@ class FakeAmplemarketAPI:
                     time.sleep(api.latency)
                 logged = self._logged("GET")
                 if (refused := self._refusal(logged)) is not None:
-                    logged.status = refused.status
                     return self._send(refused.status, refused.body())
                 wait = api.quota.take() if api.quota else 0.0
                 fault = (
@@ -417,14 +426,11 @@ class FakeAmplemarketAPI:
                     else api._take_fault(logged.path, logged.target)
                 )
                 if fault is not None:
-                    logged.status = self._send_fault(fault, logged)
-                    return None
+                    return self._send_fault(fault, logged)
                 try:
                     body = api.route(logged.path, logged.params)
                 except APIError as error:
-                    logged.status = error.status
                     return self._send(error.status, error.body())
-                logged.status = 200
                 return self._send(200, body)
 
             def do_POST(self) -> None:
@@ -434,11 +440,9 @@ class FakeAmplemarketAPI:
                 if refused is None and logged.path != CallsStream.path:
                     refused = not_found()
                 if refused is not None:
-                    logged.status = refused.status
                     return self._send(refused.status, refused.body())
                 call = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 api.add_call(call)
-                logged.status = 201
                 return self._send(201, call)
 
             def _logged(self, method: str) -> LoggedRequest:
@@ -454,6 +458,7 @@ class FakeAmplemarketAPI:
                 )
                 with api._lock:
                     api.requests.append(logged)
+                self.logged = logged
                 return logged
 
             def _refusal(self, logged: LoggedRequest) -> APIError | None:
@@ -498,24 +503,20 @@ class FakeAmplemarketAPI:
                 else:
                     self.wfile.write(payload)
 
-            def _send_fault(self, fault: Fault, logged: LoggedRequest) -> int:
-                """Answer as FAULT_KINDS says; the status sent (0 for none)."""
+            def _send_fault(self, fault: Fault, logged: LoggedRequest) -> None:
+                """Answer as FAULT_KINDS says."""
                 if fault.kind == "404":
-                    self._send(404, not_found().body())
-                    return 404
+                    return self._send(404, not_found().body())
                 if fault.kind == "429":
                     error = APIError(429, "too_many_requests", "Rate limit exceeded")
-                    self._send(429, error.body(), {"Retry-After": fault.retry_after})
-                    return 429
+                    return self._send(429, error.body(), {"Retry-After": fault.retry_after})
                 if fault.kind == "400":
                     error = APIError(
                         400, "unsupported_value", "Invalid date format", "start_date_from"
                     )
-                    self._send(400, error.body())
-                    return 400
+                    return self._send(400, error.body())
                 if fault.kind == "503":
-                    self._send(503, APIError(503, "unavailable", "Try again").body())
-                    return 503
+                    return self._send(503, APIError(503, "unavailable", "Try again").body())
                 if fault.kind == "gzip-bomb":
                     bomb = gzip_bomb()
                     self.send_response(200)
@@ -525,22 +526,19 @@ class FakeAmplemarketAPI:
                     self.end_headers()
                     with contextlib.suppress(OSError):  # the client stops reading
                         self.wfile.write(bomb)
-                    return 200
+                    return None
                 if fault.kind == "errors-200":
-                    self._send(200, APIError(200, "internal_error", "Try again").body())
-                    return 200
+                    return self._send(200, APIError(200, "internal_error", "Try again").body())
                 if fault.kind.startswith("echo-"):
                     status = int(fault.kind.removeprefix("echo-"))
                     echoed = "\n".join(f"{k}: {v}" for k, v in self.headers.items())
-                    self._send(status, {"error": "bad request", "request": echoed})
-                    return status
+                    return self._send(status, {"error": "bad request", "request": echoed})
                 if fault.kind == "redirect":
-                    self._send(302, {}, {"Location": fault.href})
-                    return 302
+                    return self._send(302, {}, {"Location": fault.href})
                 if fault.kind == "reset":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
-                    return 0
+                    return None
                 body = api.route(logged.path, logged.params)
                 if fault.kind == "link":
                     first = urlencode(
@@ -549,10 +547,8 @@ class FakeAmplemarketAPI:
                     this_page = f"{logged.path}?{logged.query}" if logged.query else logged.path
                     href = fault.href.format(self=this_page, first=f"{logged.path}?{first}")
                     body["_links"]["next"] = {"href": href}
-                    self._send(200, body)
-                else:
-                    self._send(200, body, cut=fault.kind)
-                return 200
+                    return self._send(200, body)
+                return self._send(200, body, cut=fault.kind)
 
         return Handler
 
