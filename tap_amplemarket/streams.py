@@ -166,6 +166,11 @@ class CallsStream(AmplemarketStream):
     _newest_written: str | None = None
     _checkpointed: str | None = None
 
+    @property
+    def workers(self) -> int:
+        """Windows, and parts of a dense window, fetched at once."""
+        return int(self.config["max_concurrent_requests"])
+
     @override
     def _increment_stream_state(
         self, latest_record: dict[str, t.Any], *, context: Context | None = None
@@ -225,11 +230,10 @@ class CallsStream(AmplemarketStream):
         start, end = self.sync_range(context)
         self.log("calls: syncing start_date in [%s, %s)", isoformat_z(start), isoformat_z(end))
         page_size = self.page_size or 1
-        workers = self.config["max_concurrent_requests"]
         sizer = DensitySizer(
             initial=datetime.timedelta(days=self.config["window_days"]),
             target_calls=TARGET_PAGES_PER_WINDOW * page_size,
-            workers=workers,
+            workers=self.workers,
         )
         # Windows read in parts (see `_split`) share a budget of their own: in the stream's,
         # the windows planned after theirs would hold it, and the parts of the window being
@@ -238,7 +242,7 @@ class CallsStream(AmplemarketStream):
         fetcher = OrderedFetcher(
             plan_windows(start, end, sizer.next_size),
             lambda window: self._fetch_window(window, sizer, parts_budget),
-            workers=workers,
+            workers=self.workers,
             budget=PageBudget(MAX_PAGES_AHEAD),
         )
         belongs = WindowFilter()
@@ -367,11 +371,10 @@ class CallsStream(AmplemarketStream):
         turns out dense too, it is read in windows sized from that density (no peeling
         again, which would cost a request for each stretch).
         """
-        workers = self.config["max_concurrent_requests"]
-        stretch = size * workers
+        stretch = size * self.workers
         if peel and stretch < window.span:
             newest = window.upper - stretch
-            older = DensitySizer(initial=size, target_calls=target, workers=workers)
+            older = DensitySizer(initial=size, target_calls=target, workers=self.workers)
             older_part = Window(window.lower, newest)
             yield from self._fetch_window(older_part, older, budget, written, peel=False)
             newest_part = Window(newest, window.upper)
@@ -393,7 +396,6 @@ class CallsStream(AmplemarketStream):
         stream's windows are, several at once (requests in flight stay bounded by
         `in_flight`), and handed on in order; their pages count against `budget`, shared
         by every window read in parts, so that memory stays bounded however many there are."""
-        workers = self.config["max_concurrent_requests"]
         # Windows of the target throughout: shrinking them to keep every worker busy to the
         # end of this stretch, as the stream's own plan does at its end, would cost a
         # partial page each.
@@ -401,7 +403,7 @@ class CallsStream(AmplemarketStream):
         parts = OrderedFetcher(
             plan_windows(window.lower, window.upper, sizer.next_size),
             lambda part: self._fetch_window(part, sizer, budget, written),
-            workers=workers,
+            workers=self.workers,
             budget=budget,
             head_room=NESTED_HEAD_ROOM,
         )
