@@ -89,6 +89,15 @@ def test_a_fault_with_no_count_answers_every_request_to_its_path(tiny_api):
     assert get(tiny_api, "/users").status_code == 200
 
 
+def test_a_request_is_logged_with_its_status_before_its_body_is_sent(tiny_api):
+    """A test reading the log as soon as the tap has a status must find that status."""
+    tiny_api.fail_next("drip", path="/users")  # a body sent a byte at a time, for seconds
+
+    with requests.get(f"{tiny_api.url}/users", headers=AUTH, timeout=10, stream=True) as answer:
+        assert answer.status_code == 200
+        assert [r.status for r in tiny_api.requests_to("/users")] == [200]
+
+
 def test_faults_fire_after_the_requests_let_through_and_in_the_order_added(tiny_api):
     tiny_api.fail_next("503", times=2, path="/users", after=1)
     tiny_api.fail_next("429", path="/users", retry_after="7")
