@@ -315,7 +315,16 @@ def read(config: Json, catalog: t.Any, state: t.Any, writer: AirbyteWriter) -> N
     # Discovery needs no setting it would warn about: the sync's tap warns, once.
     known = TapAmplemarket.settings_jsonschema()["properties"]
     discovery_settings = {name: value for name, value in settings.items() if name in known}
-    discovered = TapAmplemarket(config=discovery_settings, message_writer=writer).catalog_dict
+    discovery = TapAmplemarket(config=discovery_settings, message_writer=writer)
+    for name, mode in sync_modes.items():
+        stream = discovery.streams.get(name)
+        if mode == "incremental" and stream is not None and not stream.replication_key:
+            logger.warning(
+                "%s has no cursor, so it is read in full every time: configure it as "
+                "full_refresh (discover offers only that)",
+                name,
+            )
+    discovered = discovery.catalog_dict
     writer.state_streams = frozenset(sync_modes)
     TapAmplemarket(
         config=settings,

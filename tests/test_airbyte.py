@@ -331,6 +331,20 @@ def test_read_only_the_configured_streams(api, tmp_path, config, catalog):
     assert {s.stream.stream_descriptor.name for s in run.of_type(Type.STATE)} == {"tasks"}
 
 
+def test_incremental_asked_of_a_stream_without_a_cursor_is_read_in_full_with_a_warning(
+    api, tmp_path, config, catalog
+):
+    configured = configured_catalog(catalog, ["users"])
+    configured["streams"][0]["sync_mode"] = "incremental"  # discover offers only full_refresh
+
+    run = run_source("read", tmp_path, config, catalog=configured)
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(r["id"] for r in run.records("users")) == sorted(u["id"] for u in api.data.users)
+    warning = "users has no cursor, so it is read in full every time: configure it as full_refresh"
+    assert (run.stdout + run.stderr).count(warning) == 1
+
+
 def test_a_misspelt_setting_is_warned_about_once_in_a_read(api, tmp_path, config, catalog):
     settings = {**config, "start_dat": config["start_date"]}
     run = run_source("read", tmp_path, settings, catalog=configured_catalog(catalog, ["users"]))
