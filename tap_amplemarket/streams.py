@@ -286,6 +286,7 @@ class CallsStream(AmplemarketStream):
         written: frozenset[str] = frozenset(),
         *,
         peel: bool = True,
+        splittable: bool = True,
     ) -> Iterator[Page | WindowDone]:
         """The pages of one window (run in a worker thread), then its WindowDone.
 
@@ -295,13 +296,17 @@ class CallsStream(AmplemarketStream):
         - seen on its first page (that page is then read again): see `_split`;
         - seen later (a burst the newest calls did not show): once it has given that many
           calls, what is left of it (see `_unread_part`) in windows sized from the density
-          seen; calls already written are not written again.
+          seen; calls already written are not written again. What the order of the calls
+          read says was read is then read again, last, as one window never split: an order
+          that looks newest first proves nothing (an API listing by id, or calls imported
+          after the fact, can list a newer call later), and a call lost there is lost for
+          good once a checkpoint passes it.
         """
         page_size = self.page_size or 1
         limit = SPLIT_ABOVE_TARGET * sizer.target_calls
         records = iter(self.request_records(self.window_query(window)))
         page = list(itertools.islice(records, page_size))
-        if len(page) == page_size and (covered := self._covered_by(window, page)):
+        if splittable and len(page) == page_size and (covered := self._covered_by(window, page)):
             # A full first page: a first sight of the density, for windows planned now.
             sizer.observe(covered, len(page))
             if len(page) >= SPLIT_MIN_SAMPLE and (window.span / covered.span * len(page) > limit):
@@ -321,7 +326,7 @@ class CallsStream(AmplemarketStream):
             dense = (
                 pages > 1 and len(page) == page_size >= SPLIT_MIN_SAMPLE
             ) and self._density_below(window, page, limit)
-            if dense or len(seen) >= next_look:
+            if splittable and (dense or len(seen) >= next_look):
                 if not dense:
                     next_look += limit  # calls outside the window do not count: look later
                 dates = [date for _, date in seen]
@@ -334,6 +339,11 @@ class CallsStream(AmplemarketStream):
                     yield from self._split(  # no peeling below a part read unpeeled
                         rest, size, sizer.target_calls, budget, written, peel=peel
                     )
+                    if rest.upper < window.upper:
+                        trusted = Window(rest.upper, window.upper)
+                        yield from self._fetch_window(
+                            trusted, sizer, budget, written, splittable=False
+                        )
                     break
             page = list(itertools.islice(records, page_size))
         else:
