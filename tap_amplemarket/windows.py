@@ -37,6 +37,15 @@ def whole_seconds(value: datetime.timedelta) -> datetime.timedelta:
     return max(ONE_SECOND, datetime.timedelta(seconds=int(value.total_seconds())))
 
 
+def up_to_whole_second(when: datetime.datetime) -> datetime.datetime:
+    """`when`, or the next whole second if it has a fraction. The API's dates are whole
+    seconds, so [up(start), up(end)) holds exactly the calls of [start, end)."""
+    whole = when.replace(microsecond=0)
+    if whole == when or whole.year == datetime.MAXYEAR:  # (no second after 9999's last)
+        return whole
+    return whole + ONE_SECOND
+
+
 def plan_windows(
     start: datetime.datetime,
     end: datetime.datetime,
@@ -44,7 +53,7 @@ def plan_windows(
 ) -> Iterator[Window]:
     """Contiguous windows covering [start, end) on whole seconds, each `next_size(what is
     left)` long (the last one cut at `end`): no gap, no overlap, always moving forward."""
-    lower, end = start.replace(microsecond=0), end.replace(microsecond=0)
+    lower, end = up_to_whole_second(start), up_to_whole_second(end)
     while lower < end:
         left = end - lower
         upper = lower + min(whole_seconds(next_size(left)), left)  # never past `end`, nor year 9999

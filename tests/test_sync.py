@@ -4,6 +4,7 @@ left out of the catalog."""
 
 from __future__ import annotations
 
+import datetime
 import json
 from urllib.parse import parse_qsl
 
@@ -12,6 +13,7 @@ import pytest
 from tap_amplemarket.client import link_url
 from tap_amplemarket.errors import ForeignLinkError
 from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tap_amplemarket.fake_api.dataset import SampleFactory
 from tests.conftest import sync
 
 
@@ -106,6 +108,23 @@ def test_an_end_with_fractions_of_a_second_or_none_ends_the_walk(api, config):
     all_ids = sorted(c["id"] for c in api.data.calls)
     assert sorted(bounded.ids("calls")) == all_ids
     assert sorted(until_now.ids("calls")) == all_ids
+
+
+def test_a_start_and_an_end_with_fractions_of_a_second_keep_their_meaning(config):
+    # [08:00:00.5, 12:00:00.5): a call at 08:00:00 started before it, one at 12:00:00 inside.
+    data = sample_dataset(0)
+    factory = SampleFactory(seed=5)
+    day = datetime.datetime(2026, 3, 10, tzinfo=datetime.timezone.utc)
+    before_start, inside, before_end = (
+        factory.call(day + datetime.timedelta(hours=hour), data.users, data.dispositions)
+        for hour in (8, 10, 12)
+    )
+    data.calls += [before_start, inside, before_end]
+    with FakeAmplemarketAPI(data, api_key=config["api_key"]) as server:
+        range_ = {"start_date": "2026-03-10T08:00:00.500Z", "end_date": "2026-03-10T12:00:00.5Z"}
+        ids = sync({**config, "api_url": server.url, **range_}).ids("calls")
+
+    assert sorted(ids) == sorted([inside["id"], before_end["id"]])
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,13 @@ import time
 import pytest
 
 from tap_amplemarket.windows import (
+    ONE_SECOND,
     DensitySizer,
     OrderedFetcher,
     PageBudget,
     Window,
     plan_windows,
+    up_to_whole_second,
 )
 
 UTC = datetime.timezone.utc
@@ -23,9 +25,12 @@ START = datetime.datetime(2026, 1, 1, 10, 0, 0, 250_000, tzinfo=UTC)
 
 
 def assert_tiles(windows: list[Window], start: datetime.datetime, end: datetime.datetime) -> None:
-    """Contiguous, ascending, whole seconds, covering [start, end) floored to seconds."""
-    assert windows[0].lower == start.replace(microsecond=0)
-    assert windows[-1].upper == end.replace(microsecond=0)
+    """Contiguous, ascending, whole seconds, covering [start, end) rounded up to whole
+    seconds: the API's dates are whole seconds, so the same calls."""
+    assert windows[0].lower == up_to_whole_second(start) >= start
+    assert windows[-1].upper == up_to_whole_second(end) >= end
+    assert windows[0].lower - start < ONE_SECOND
+    assert windows[-1].upper - end < ONE_SECOND
     for window in windows:
         assert window.lower < window.upper
         assert window.lower.microsecond == window.upper.microsecond == 0
@@ -44,6 +49,21 @@ def test_planned_windows_tile_the_range_whatever_the_sizes(seed):
     )
 
     assert_tiles(windows, START, end)
+
+
+def test_a_range_with_fractions_of_a_second_starts_and_ends_on_the_next_whole_second():
+    # A call at 08:00:00 is before a start of 08:00:00.5, one at 12:00:00 before an end
+    # of 12:00:00.5: the windows are [08:00:01, 12:00:01), not [08:00:00, 12:00:00).
+    start = datetime.datetime(2026, 3, 10, 8, 0, 0, 500_000, tzinfo=UTC)
+    end = datetime.datetime(2026, 3, 10, 12, 0, 0, 500_000, tzinfo=UTC)
+
+    windows = list(plan_windows(start, end, lambda left: left))
+
+    assert windows == [
+        Window(start.replace(microsecond=0) + ONE_SECOND, end.replace(microsecond=0) + ONE_SECOND)
+    ]
+    last = datetime.datetime(9999, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)
+    assert up_to_whole_second(last) == last.replace(microsecond=0), "no second after it"
 
 
 def test_an_empty_range_has_no_window():
@@ -320,7 +340,7 @@ def test_windows_that_would_run_past_the_last_date_python_knows_stop_at_the_end(
 
     windows = list(plan_windows(START, end, lambda _left: huge))
 
-    assert windows == [Window(START.replace(microsecond=0), end)]
+    assert windows == [Window(up_to_whole_second(START), end)]
 
 
 def test_a_task_that_cannot_be_planned_fails_in_order_and_ends_the_fetcher():
