@@ -339,10 +339,10 @@ class CallsStream(AmplemarketStream):
                     yield from self._split(  # no peeling below a part read unpeeled
                         rest, size, sizer.target_calls, budget, written, peel=peel
                     )
-                    if rest.upper < window.upper:
-                        trusted = Window(rest.upper, window.upper)
+                    if rest.upper < window.upper:  # what the order said was read
+                        said_read = Window(rest.upper, window.upper)
                         yield from self._fetch_window(
-                            trusted, sizer, budget, written, splittable=False
+                            said_read, sizer, budget, written, splittable=False
                         )
                     break
             page = list(itertools.islice(records, page_size))
@@ -448,8 +448,9 @@ class CallsStream(AmplemarketStream):
         are in the window, or it cannot be parted.
 
         The API lists newest first: if the calls read came in that order (and span more
-        than a second), only what is older than the oldest (its second included) is left.
-        If they did not, no order is relied on and the whole window is read again.
+        than a second), what is older than the oldest (its second included) is what is
+        left to read in parts (the caller then reads the rest again, as one window). If
+        they did not, the whole window is read again.
         """
         times = [
             when

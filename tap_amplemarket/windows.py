@@ -41,9 +41,12 @@ def up_to_whole_second(when: datetime.datetime) -> datetime.datetime:
     """`when`, or the next whole second if it has a fraction. The API's dates are whole
     seconds, so [up(start), up(end)) holds exactly the calls of [start, end)."""
     whole = when.replace(microsecond=0)
-    if whole == when or whole.year == datetime.MAXYEAR:  # (no second after 9999's last)
+    if whole == when:
         return whole
-    return whole + ONE_SECOND
+    try:
+        return whole + ONE_SECOND
+    except OverflowError:  # no second after 9999's last
+        return whole
 
 
 def plan_windows(
