@@ -13,13 +13,16 @@ import typing as t
 
 import requests
 
-from tap_amplemarket.fake_api.server import STATS_PATH
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the fake API lives beside the tests, not in the package
+
+from tests.fake_api.server import STATS_PATH  # noqa: E402
 
 KEY = "bench-key"
 BIN = pathlib.Path(sys.executable).parent
 TAP = str(BIN / "tap-amplemarket")
 SOURCE = str(BIN / "source-amplemarket")
-FAKE_API = str(BIN / "tap-amplemarket-fake-api")
+FAKE_API = (sys.executable, "-m", "tests.fake_api")
 
 
 RECORD = b'"type":"RECORD"'
@@ -80,7 +83,10 @@ def calls_only_catalog(config: dict[str, t.Any], workdir: pathlib.Path) -> pathl
 def fake_api(*args: str) -> t.Iterator[str]:
     """The fake API in its own process (its dataset must not inflate the RSS measured)."""
     server = subprocess.Popen(
-        [FAKE_API, "--port", "0", "--api-key", KEY, *args], stdout=subprocess.PIPE, text=True
+        [*FAKE_API, "--port", "0", "--api-key", KEY, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     try:
         banner = server.stdout.readline() if server.stdout else ""

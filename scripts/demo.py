@@ -15,9 +15,11 @@ import sys
 
 from process_group import run_in_group
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the fake API lives beside the tests, not in the package
+
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset  # noqa: E402
+
 DUCKDB_FILE = ROOT / "output" / "warehouse.duckdb"
 LOADER_PYTHON = ROOT / ".meltano/loaders/target-duckdb/venv/bin/python"
 DEMO_KEY = "demo-api-key"

@@ -23,6 +23,7 @@ from importlib import metadata
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 
+from tap_amplemarket.schemas import FIELD_SOURCE
 from tap_amplemarket.tap import TapAmplemarket
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -222,11 +223,24 @@ def type_label(prop: dict[str, t.Any]) -> str:
     return " or ".join(named)
 
 
+#: Where a field comes from, as its schema's `x-source` says: "doc", "example" or
+#: "undocumented: <why the tap keeps it>".
+SOURCE_LABELS = {"doc": "documented", "example": "only in a documented example"}
+
+
+def source_label(prop: dict[str, t.Any]) -> str:
+    source = str(prop.get(FIELD_SOURCE, ""))
+    if source.startswith("undocumented: "):
+        return "not documented: " + source.removeprefix("undocumented: ")
+    return SOURCE_LABELS.get(source, "")
+
+
 def field_rows(properties: dict[str, t.Any], prefix: str = "") -> t.Iterator[list[str]]:
-    """One row per field, nested object fields as `parent.child`, array items as `parent[]`."""
+    """One row per field, nested object fields as `parent.child`, array items as `parent[]`;
+    a nested field comes from where its top-level field does."""
     for name, prop in properties.items():
         path = f"{prefix}{name}"
-        yield [f"`{path}`", type_label(prop), prop.get("description", "")]
+        yield [f"`{path}`", type_label(prop), prop.get("description", ""), source_label(prop)]
         yield from field_rows(prop.get("properties", {}), f"{path}.")
         items = prop.get("items", {})
         yield from field_rows(items.get("properties", {}), f"{path}[].")
@@ -250,7 +264,9 @@ def render_streams_doc() -> str:
         "tap_amplemarket/schemas/*.json and run `make metadata`. -->",
         "",
         "Every stream, the endpoint it reads and each field it writes, with its JSON Schema "
-        "type. A field whose type includes `null` may be null or absent in a record.",
+        "type and where it comes from: the API's documentation (docs.amplemarket.com), only a "
+        "documented example payload, or nowhere in the docs (and why the tap keeps it). A "
+        "field whose type includes `null` may be null or absent in a record.",
         "",
         streams_table(),
     ]
@@ -264,7 +280,10 @@ def render_streams_doc() -> str:
             f"{endpoint(stream)}; primary key "
             f"{', '.join(f'`{key}`' for key in stream.primary_keys)}; {replication(stream)}.",
             "",
-            table(["Field", "Type", "Description"], list(field_rows(stream.schema["properties"]))),
+            table(
+                ["Field", "Type", "Description", "Source"],
+                list(field_rows(stream.schema["properties"])),
+            ),
         ]
     return "\n".join(parts) + "\n"
 

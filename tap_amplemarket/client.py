@@ -7,11 +7,12 @@ import itertools
 import json
 import logging
 import math
+import re
 import threading
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import backoff
 import msgspec
@@ -140,14 +141,15 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.host or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
 
 
-def link_url(url_base: str, href: str) -> str:
+def link_url(url_base: str, href: str, page_url: str | None = None) -> str:
     """The URL of an API link, refused unless it stays on api_url's origin.
 
-    Links are root-relative ("/calls?..."): they are kept under api_url's own path, so an
-    api_url behind a path-prefixed proxy keeps working. Anything else resolves like a
-    browser would, and must then still be on api_url's scheme, host and port: the request
-    carries the key. A backslash is refused outright: parsers disagree on where it ends a
-    host.
+    "Links are relative to the base URL" (the docs): a root-relative link ("/calls?...") is
+    kept under api_url's own path, so an api_url behind a path-prefixed proxy keeps working.
+    Any other link resolves as RFC 3986 says, against the page it came from (`page_url`; a
+    query-only "?page[after]=..." keeps that page's path), and must then still be on
+    api_url's scheme, host and port: the request carries the key. A backslash is refused
+    outright: parsers disagree on where it ends a host.
     """
     try:
         if "\\" in href:
@@ -155,7 +157,7 @@ def link_url(url_base: str, href: str) -> str:
         if href.startswith("/") and not href.startswith("//"):
             url = url_base + href
         else:
-            url = urljoin(url_base + "/", href)
+            url = urljoin(page_url or url_base + "/", href)
         target = origin(url)
     except ValueError as exc:
         msg = (
@@ -184,6 +186,56 @@ def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 PARENTS_NOT_FOUND_FOR_PLAN = 3
 #: Pages in a row that link on but hold no record not read before, after which paging stops.
 MAX_PAGES_WITH_NOTHING_NEW = 5
+#: The page size every example of the docs shows as the default, and /mailboxes' maximum:
+#: what the tap falls back to when an endpoint refuses the size it asked for.
+DOCUMENTED_DEFAULT_PAGE_SIZE = 20
+
+
+class PageSizeRefusedError(APIRequestError):
+    """A 400 about `page[size]`: the endpoint takes a smaller page, or none at all."""
+
+    def __init__(self, message: str, largest_named: int | None) -> None:
+        super().__init__(message)
+        #: The largest page size the error names (e.g. "between 1 and 50"), if any.
+        self.largest_named = largest_named
+
+
+def refused_page_size(response: requests.Response) -> PageSizeRefusedError | None:
+    """The refusal of `page[size]` in a 400 or 422 answer, if that is what it is: an
+    `_errors` entry whose source parameter (or, failing that, text) names `page[size]`."""
+    if response.status_code not in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY}:
+        return None
+    try:
+        errors = msgspec.json.decode(response.content).get("_errors")
+    except (msgspec.DecodeError, AttributeError):
+        return None
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, dict):
+            continue
+        source = error.get("source")
+        parameter = source.get("parameter") if isinstance(source, dict) else None
+        text = " ".join(str(error.get(k) or "") for k in ("title", "detail"))
+        if parameter == "page[size]" or (parameter is None and "page[size]" in text):
+            numbers = [int(n) for n in re.findall(r"\d{1,9}", text) if int(n) > 0]
+            return PageSizeRefusedError(describe_api_errors(response), max(numbers, default=None))
+    return None
+
+
+def with_page_size(url: str, size: int | None) -> str:
+    """`url` with its `page[size]` set to `size`, or removed if None."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page[size]"]
+    if size is not None:
+        query.append(("page[size]", str(size)))
+    return urlunsplit(parts._replace(query=urlencode(query, safe="[]:")))
+
+
+def page_size_in(url: str) -> int | None:
+    """The `page[size]` a URL asks for, if any (anything not a number counts as asked)."""
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if key == "page[size]":
+            return int(value) if value.isdigit() else 10**9
+    return None
 
 
 class NextLinkPaginator(BaseHATEOASPaginator):
@@ -202,12 +254,16 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         on_cycle: Callable[[str], None],
         records_key: str,
         key_fields: tuple[str, ...],
+        max_pages: int | None = None,
+        on_too_many_pages: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self.url_base = url_base
         self.on_cycle = on_cycle
         self.records_key = records_key
         self.key_fields = key_fields
+        self.max_pages = max_pages
+        self.on_too_many_pages = on_too_many_pages
         self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self._keys_seen: set[int] = set()
         self._nothing_new_in_a_row = 0
@@ -235,18 +291,73 @@ class NextLinkPaginator(BaseHATEOASPaginator):
 
     @override
     def get_next_url(self, response: requests.Response) -> str | None:
-        self._pages_seen.add(page_identity(str(response.request.url)))
-        body = json_body(response)
-        links = body.get("_links")
-        next_link = links.get("next") if isinstance(links, dict) else None
-        href = next_link.get("href") if isinstance(next_link, dict) else None
-        if not isinstance(href, str) or not href:
+        page_url = str(response.request.url)
+        self._pages_seen.add(page_identity(page_url))
+        href = next_href(json_body(response), page_url)
+        if href is None:
             return None
-        url = link_url(self.url_base, href)
-        if page_identity(url) in self._pages_seen or self._going_nowhere(body):
+        url = link_url(self.url_base, href, page_url)
+        if page_identity(url) in self._pages_seen or self._going_nowhere(json_body(response)):
             self.on_cycle(href)
             return None
+        if self.max_pages is not None and len(self._pages_seen) >= self.max_pages:
+            if self.on_too_many_pages is not None:
+                self.on_too_many_pages(self.max_pages)
+            return None
         return url
+
+
+def next_href(body: dict[str, t.Any], page_url: str) -> str | None:
+    """The href of a page's `_links.next`; None if the page has none (the last page).
+
+    A next link in any shape but the documented `{"href": "..."}` (a plain string, a list,
+    `{"url": ...}`), or `_links` that is not an object, is an error: read as "no next page",
+    it would end the listing early, silently.
+    """
+    if "_links" not in body:
+        return None
+    links = body["_links"]
+    if isinstance(links, dict) and links.get("next") is None:
+        return None
+    next_link = links.get("next") if isinstance(links, dict) else links
+    href = next_link.get("href") if isinstance(next_link, dict) else None
+    if isinstance(href, str) and href:
+        return href
+    where = urlsplit(page_url).path
+    shown = printable(json.dumps(next_link, default=str))[:200]
+    msg = (
+        f"Response from {where} has a next link the tap cannot read ({shown}; expected "
+        '{"href": "..."}): stopping, so that the rest of the listing is not skipped; report '
+        "it to Amplemarket"
+    )
+    raise APIRequestError(msg)
+
+
+def check_page(response: requests.Response, key: str, path: str) -> None:
+    """Raise unless a 200's body holds its records under `key` as a list, and no `_errors`.
+
+    Read as empty, a page without its list (missing, null, false, an object) or with errors
+    beside it would end a listing (and a window of calls) early, silently. Retried, as a
+    broken body is; the run stops with one line if it persists.
+    """
+    body = json_body(response)
+    records = body.get(key)
+    if "_errors" in body:
+        found = f"{'no' if records is None else 'a'} {key!r} list and _errors"
+        msg = f"Response from {path} has {found} ({describe_api_errors(response)[:200]})"
+        if records is None:  # as worded before: "has no 'calls' list (Try again)"
+            msg = (
+                f"Response from {path} has no {key!r} list ({describe_api_errors(response)[:200]})"
+            )
+        raise RetriableAPIError(msg, response)
+    if not isinstance(records, list):
+        found = (
+            f"keys: {list(body)[:20]}"
+            if key not in body
+            else f"{key!r} is {type(records).__name__}"
+        )
+        msg = f"Response from {path} has no {key!r} list ({printable(found)[:200]})"
+        raise RetriableAPIError(msg, response)
 
 
 class ApiAnswers:
@@ -296,6 +407,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self.stats = StreamStats()
         self.endpoint_unavailable = False
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
+        # The page size the endpoint refused (None: none so far), the largest it is then
+        # asked for (None: no cap), whether `page[size]` is sent at all, and whether the
+        # size settled on has been reported. Threads reading windows of calls share them.
+        self._page_size_refused: int | None = None
+        self._page_size_cap: int | None = None
+        self._sends_page_size = True
+        self._page_size_reported = False
+        self._page_size_lock = threading.Lock()
 
     @cached_property
     def rate_limiter(self) -> PacedLimiter:
@@ -384,7 +503,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     @property
     @override
     def http_headers(self) -> dict[str, str]:
-        return {"Accept": "application/json"}
+        # The documented media type; plain JSON is as welcome, should an endpoint send it.
+        return {"Accept": "application/vnd.amp+json, application/json;q=0.9"}
 
     @property
     @override
@@ -393,26 +513,43 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     @property
     def page_size(self) -> int | None:
+        """Records per page now: the setting, within the endpoint's maximum and whatever
+        smaller size the endpoint settled on; the API's default if it refuses `page[size]`."""
         if self.max_page_size is None:
             return None
-        return min(int(self.config["page_size"]), self.max_page_size)
+        if not self._sends_page_size:
+            return DOCUMENTED_DEFAULT_PAGE_SIZE
+        size = min(int(self.config["page_size"]), self.max_page_size)
+        return size if self._page_size_cap is None else min(size, self._page_size_cap)
 
     @override
     def get_new_paginator(self) -> NextLinkPaginator:
         return NextLinkPaginator(
-            self.url_base, self._log_link_cycle, self.records_key or self.name, self.primary_keys
+            self.url_base,
+            self._stop_at_link_cycle,
+            self.records_key or self.name,
+            self.primary_keys,
+            max_pages=int(self.config["max_pages_per_partition"]),
+            on_too_many_pages=self._stop_at_too_many_pages,
         )
 
-    def _log_link_cycle(self, href: str) -> None:
-        what = (
+    def _stop_at_link_cycle(self, href: str) -> None:
+        # Records after it may be unread: ending the listing there would lose them silently
+        # (and, for calls, a checkpoint would move the bookmark past them).
+        msg = (
             f"{self.name}: Amplemarket's next link {printable(href)[:300]} leads back to a page "
-            f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing new"
+            f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing "
+            "new: stopping, so that nothing is skipped; report it to Amplemarket"
         )
-        if self.replication_key:
-            # Records after it may be unread, and a checkpoint would move the bookmark past.
-            msg = f"{what}: stopping, so that no later checkpoint passes records not read"
-            raise APIRequestError(msg)
-        self.log("%s: stopped paging here instead of looping", what, level=logging.WARNING)
+        raise APIRequestError(msg)
+
+    def _stop_at_too_many_pages(self, pages: int) -> None:
+        msg = (
+            f"{self.name}: GET {self.path} still links on after {pages:,} pages of one listing "
+            "(max_pages_per_partition): stopping; raise max_pages_per_partition if the account "
+            "really holds that much"
+        )
+        raise APIRequestError(msg)
 
     @override
     def get_url_params(
@@ -421,7 +558,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         next_page_token: ParseResult | None,
     ) -> dict[str, t.Any]:
         params = self.filter_params(context)
-        if self.page_size is not None:
+        if self.page_size is not None and self._sends_page_size:
             params["page[size]"] = self.page_size
         return params
 
@@ -478,6 +615,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             raise ForeignLinkError(msg)
         if status == HTTPStatus.NOT_FOUND:
             raise EndpointNotAvailableError(self.path or "", describe_api_errors(response))
+        if (refused := refused_page_size(response)) is not None:
+            raise refused  # a smaller page is asked for (see request_decorator)
         if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
             msg = (
                 f"Amplemarket rejected GET {self.path} ({status}): "
@@ -485,14 +624,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             )
             raise APIRequestError(msg)
         super().validate_response(response)  # 5xx: retriable
-        body = json_body(response)
-        key = self.records_key or self.name
-        if key not in body:
-            # Read as empty, a page without its list would end a listing (and a window of
-            # calls) early, silently. An `_errors` body sent with 200 says why.
-            found = describe_api_errors(response) if "_errors" in body else f"keys: {list(body)}"
-            msg = f"Response from {self.path} has no {key!r} list ({found[:200]})"
-            raise RetriableAPIError(msg, response)
+        check_page(response, self.records_key or self.name, self.path or "")
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -513,13 +645,77 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
             def attempt() -> requests.Response:
+                self._fit_page_size(prepared_request)
                 self.stats.add(requests=1)
                 with self.in_flight:
                     return func(prepared_request, context)
 
-            return policy.call(attempt, where)
+            while True:
+                try:
+                    response = policy.call(attempt, where)
+                except PageSizeRefusedError as refused:
+                    self._smaller_page_size(str(prepared_request.url), refused)
+                    continue  # the same page (same cursor), smaller
+                self._report_page_size()
+                return response
 
         return send
+
+    def _fit_page_size(self, request: requests.PreparedRequest) -> None:
+        """Ask for no larger page than the endpoint settled on (a next link, or a request
+        prepared before it settled, may carry the size it refused)."""
+        url = str(request.url)
+        sent = page_size_in(url)
+        if sent is None or (self._sends_page_size and sent <= (self.page_size or sent)):
+            return
+        request.prepare_url(
+            with_page_size(url, self.page_size if self._sends_page_size else None), None
+        )
+
+    def _smaller_page_size(self, url: str, refused: PageSizeRefusedError) -> None:
+        """After the endpoint refused the page size of `url`: the size to ask for next, the
+        largest size the error names, else the documented default, else none at all."""
+        sent = page_size_in(url)
+        with self._page_size_lock:
+            if sent is None:  # refused without one: not a page size the tap can change
+                msg = (
+                    f"Amplemarket rejected GET {self.path} (400) even without page[size]: "
+                    f"{refused}: report it to Amplemarket"
+                )
+                raise APIRequestError(msg) from None
+            if not self._sends_page_size or (self.page_size or sent) < sent:
+                return  # another thread has settled on a smaller size already
+            self._page_size_refused = self._page_size_refused or sent
+            self._page_size_reported = False
+            named = refused.largest_named
+            if named is not None and named < sent:
+                self._page_size_cap = named
+            elif sent > DOCUMENTED_DEFAULT_PAGE_SIZE:
+                self._page_size_cap = DOCUMENTED_DEFAULT_PAGE_SIZE
+            else:
+                self._sends_page_size = False
+
+    def _report_page_size(self) -> None:
+        """Once a page came with the size settled on, say so, once."""
+        if self._page_size_refused is None or self._page_size_reported:
+            return
+        with self._page_size_lock:
+            if self._page_size_reported:
+                return
+            self._page_size_reported = True
+            settled = (
+                f"page[size]={self.page_size}"
+                if self._sends_page_size
+                else "no page[size] (the API's own page)"
+            )
+        self.log(
+            "%s: GET %s refused page[size]=%d; reading it with %s",
+            self.name,
+            self.path,
+            self._page_size_refused,
+            settled,
+            level=logging.WARNING,
+        )
 
     def _backoff_waits(self) -> Iterator[float]:
         waits = itertools.islice(self.backoff_wait_generator(), 1, None)  # skip the priming 0
@@ -548,9 +744,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        records = json_body(response).get(self.records_key or self.name) or []
-        if not isinstance(records, list):
-            records = [records]
+        records = json_body(response)[self.records_key or self.name]  # a list: check_page
         self.stats.add(pages=1)
         self.api_answers.answered = True
         self.log("%s: a page of %d records", self.name, len(records), level=logging.DEBUG)

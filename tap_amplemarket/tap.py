@@ -63,6 +63,7 @@ MAXIMA: dict[str, tuple[int, str]] = {
     "max_retries": (100, ""),
     "max_requests_per_minute": (10**9, ""),
     "page_size": (10**9, ""),
+    "max_pages_per_partition": (10**9, ""),
 }
 #: start_date and end_date lie between these (far beyond, date arithmetic overflows).
 EARLIEST_DATE = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -172,6 +173,17 @@ class TapAmplemarket(Tap):
             description=(
                 "Attempts per request on 5xx, timeouts, resets and broken bodies (exponential "
                 "backoff). A 429's Retry-After is waited out, up to 10 minutes, not counted."
+            ),
+        ),
+        th.Property(
+            "max_pages_per_partition",
+            th.IntegerType,
+            default=100_000,
+            title="Max pages per partition",
+            description=(
+                "Pages one listing may take (a stream, one user's tasks, one lead list, one "
+                "window of calls) before the run stops with an error: an API that links on "
+                "for ever cannot keep a scheduled sync running for ever."
             ),
         ),
         th.Property(
@@ -453,6 +465,7 @@ def config_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         "max_concurrent_requests",
         "request_timeout",
         "max_retries",  # attempts: 1 means no retry; 0 would mean no limit to backoff
+        "max_pages_per_partition",
     )
     # Config files are read with Decimal for non-integers.
     numbers = {

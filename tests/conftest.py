@@ -21,9 +21,9 @@ import pytest
 
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.conform import EXTRA
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.endpoints import ENDPOINTS
 from tap_amplemarket.tap import TapAmplemarket
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.endpoints import ENDPOINTS
 
 API_KEY = "test-api-key"
 #: The streams whose records the fake dataset lists as they are (each a table); the others'

@@ -19,9 +19,9 @@ import typing as t
 import pytest
 import requests
 
-from tap_amplemarket.fake_api.process import fake_api_process
-from tap_amplemarket.fake_api.server import STATS_PATH
 from tests.conftest import API_KEY, run_cli
+from tests.fake_api.process import fake_api_process
+from tests.fake_api.server import STATS_PATH
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 #: The schema files a contributor writes for the two new streams.
@@ -72,7 +72,7 @@ def in_copy(project: pathlib.Path) -> dict[str, t.Any]:
 
 
 def test_a_new_stream_is_discovered_served_and_synced(project, tmp_path):
-    fake = [sys.executable, "-c", "from tap_amplemarket.fake_api.server import main; main()"]
+    fake = [sys.executable, "-c", "from tests.fake_api.server import main; main()"]
     calls = ("--calls", "20", "--days", "60", "--end", "2026-06-01T00:00:00Z")
     with fake_api_process(*fake, "--api-key", API_KEY, *calls, **in_copy(project)) as url:
         config = {

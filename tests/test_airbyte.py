@@ -25,10 +25,10 @@ from airbyte_protocol.models import AirbyteMessage, AirbyteStateBlob, Type
 from pydantic import BaseModel
 
 from tap_amplemarket.airbyte import SDK_SETTINGS, trace_error
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tap_amplemarket.tap import STREAM_TYPES, TapAmplemarket
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import SECRET_LOOKING_KEY, config_for, read_until_killed, sync
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.test_incremental import late_call
 
 SOURCE = str(pathlib.Path(sys.executable).with_name("source-amplemarket"))

@@ -6,11 +6,11 @@ import atexit
 
 from singer_sdk.testing import get_tap_test_class
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.endpoints import ENDPOINTS
-from tap_amplemarket.fake_api.generate import fill_missing
 from tap_amplemarket.tap import TapAmplemarket
 from tests.conftest import API_KEY
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.endpoints import ENDPOINTS
+from tests.fake_api.generate import fill_missing
 
 
 def with_an_undeclared_field_in_every_stream():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.conftest import SECRET_LOOKING_KEY, config_for, run_cli
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 
 DEBUG = {"LOGLEVEL": "DEBUG", "TAP_AMPLEMARKET_LOGLEVEL": "DEBUG"}
 

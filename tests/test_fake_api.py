@@ -8,11 +8,11 @@ import json
 import pytest
 import requests
 
-from tap_amplemarket.fake_api import Dataset, FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.endpoints import ENDPOINTS
-from tap_amplemarket.fake_api.generate import fill_missing
 from tap_amplemarket.tap import STREAM_TYPES
 from tests.conftest import API_KEY, config_for, record_validator, sync
+from tests.fake_api import Dataset, FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.endpoints import ENDPOINTS
+from tests.fake_api.generate import fill_missing
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI
 from tests.conftest import run_cli, sync
+from tests.fake_api import FakeAmplemarketAPI
 
 
 def all_call_ids(api):

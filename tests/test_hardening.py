@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.conftest import (
     SECRET_LOOKING_KEY,
     TAP_COMMAND,
@@ -18,6 +17,7 @@ from tests.conftest import (
     run_cli,
     sync,
 )
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory, add_surprises
 from tap_amplemarket.timefmt import normalize_datetime
 from tests.conftest import SECRET_LOOKING_KEY, config_for, run_cli
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.dataset import SampleFactory, add_surprises
 
 UTC = datetime.timezone.utc
 #: Earlier than every sample call (the surprises need it); "2025-13-45" sorts after it.

@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import Dataset, SampleFactory
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import TAP_COMMAND, config_for, parse_messages, read_until_killed, sync
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.dataset import Dataset, SampleFactory
 
 UTC = datetime.timezone.utc
 

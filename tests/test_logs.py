@@ -8,8 +8,8 @@ import re
 import pytest
 
 from tap_amplemarket import progress
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.conftest import config_for, run_cli, sync
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 
 
 def lines(stderr: str) -> list[str]:

@@ -16,10 +16,10 @@ import typing as t
 import pytest
 
 from scripts.process_group import run_in_group
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.dataset import SampleFactory, add_surprises
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import COLLECTIONS
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.dataset import SampleFactory, add_surprises
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = str(pathlib.Path(sys.executable).with_name("meltano"))

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
-from tap_amplemarket.fake_api.endpoints import ENDPOINTS
 from tap_amplemarket.streams import CallsStream
 from tap_amplemarket.tap import STREAM_TYPES
 from tests.conftest import API_KEY, config_for, run_cli, sync
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api.endpoints import ENDPOINTS
 
 #: What discovery must say: each stream class's primary key.
 EXPECTED_KEYS = {stream.name: list(stream.primary_keys) for stream in STREAM_TYPES}
@@ -19,7 +19,7 @@ EXPECTED_KEYS = {stream.name: list(stream.primary_keys) for stream in STREAM_TYP
 FLAT_STREAMS = {
     endpoint.stream: endpoint.path
     for endpoint in ENDPOINTS
-    if endpoint.parent is None and endpoint.max_page_size and endpoint.stream != CallsStream.name
+    if endpoint.parent is None and endpoint.paged and endpoint.stream != CallsStream.name
 }
 
 

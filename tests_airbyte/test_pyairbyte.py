@@ -18,9 +18,11 @@ import pytest
 from airbyte.caches import DuckDBCache
 
 from scripts import lock
-from tap_amplemarket.fake_api.dataset import Dataset, SampleFactory, sample_dataset
-from tap_amplemarket.fake_api.process import fake_api_process
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+from tests.fake_api.dataset import Dataset, SampleFactory, sample_dataset
+from tests.fake_api.process import fake_api_process
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
 LOOKBACK_DAYS = 3
@@ -52,9 +54,9 @@ def source_executable() -> str:
 
 @pytest.fixture
 def api(source_executable) -> t.Iterator[FakeAPI]:
-    executable = pathlib.Path(source_executable).with_name("tap-amplemarket-fake-api")
+    python = pathlib.Path(source_executable).with_name("python")
     args = ("--api-key", KEY, "--calls", str(CALLS), "--days", str(DAYS), "--end", END)
-    with fake_api_process(executable, *args) as url:
+    with fake_api_process(python, "-m", "tests.fake_api", *args, cwd=ROOT) as url:
         yield FakeAPI(url, sample_dataset(CALLS, days=DAYS, end=parse_timestamp(END)))
 
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tap_amplemarket.fake_api import FakeAmplemarketAPI, sample_dataset
+from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.test_pipelines import KEY, ROOT, TABLES, meltano
 
 pytestmark = [pytest.mark.meltano, pytest.mark.snowflake]

@@ -14,9 +14,9 @@ if t.TYPE_CHECKING:
 
 @contextlib.contextmanager
 def fake_api_process(*command: str | os.PathLike[str], **popen: t.Any) -> Iterator[str]:
-    """Run `command` (`tap-amplemarket-fake-api` and its options) on a free port until the
-    block ends; yields the fake's URL."""
-    with subprocess.Popen(  # noqa: S603 (the caller names the executable)
+    """Run `command` (`python -m tests.fake_api` and its options, from the repository's
+    root) on a free port until the block ends; yields the fake's URL."""
+    with subprocess.Popen(
         [*(os.fspath(part) for part in command), "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,

@@ -1,4 +1,7 @@
-"""Deterministic sample data shaped like the Amplemarket API's records."""
+"""Deterministic sample data in the shapes the Amplemarket API's docs give (api-facts.md).
+
+Standard library only, and nothing from the tap: PyAirbyte's test virtualenv reads it.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,21 @@ import random
 import typing as t
 import uuid
 
-from tap_amplemarket.timefmt import isoformat_z
-
 Record = dict[str, t.Any]
 
+
+def isoformat_z(when: datetime.datetime) -> str:
+    """The docs' date-time form: UTC, to the second, with a Z (`2026-06-03T17:44:17Z`)."""
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: A disposition's `action` is documented (complete | next_stage); its `name` is not (a
+#: plausible label: UNKNOWN).
 DISPOSITIONS = [
-    ("Meeting booked", "meeting_booked", "complete"),
-    ("Not interested", "not_interested", "complete"),
-    ("No answer", "no_answer", "next_stage"),
-    ("Left voicemail", "left_voicemail", "next_stage"),
+    ("Meeting booked", "complete"),
+    ("Not interested", "complete"),
+    ("No answer", "next_stage"),
+    ("Left voicemail", "next_stage"),
 ]
 
 
@@ -24,8 +33,9 @@ class Dataset(dict[str, list[Record]]):
     `data["calls"]`).
 
     A detail endpoint's records (`lead_list_entries`, from `GET /lead-lists/{id}`) live in
-    their parent records, under the records key (`leads`). A stream with no records here is
-    served records made from its schema (see generate.py).
+    their parent records, under the records key (`leads`). The fake reads these lists on
+    every request: a record removed from them is no longer served. A stream with no records
+    here is served copies of its endpoint's example (see generate.py).
     """
 
     def __getattr__(self, name: str) -> list[Record]:
@@ -76,11 +86,14 @@ class SampleFactory:
                 else None
             ),
         }
-        if rng.random() < 0.5:  # fields the API returns but the docs do not list
-            call["direction"] = rng.choice(["outbound", "inbound"])
-            call["transcript"] = None
+        if rng.random() < 0.5:  # "(if available)"
             call["recording_url"] = "https://recordings.example.com/r.mp3"
         return call
+
+
+def exclusion(key: str, value: str, source: str, reason: str, index: int) -> Record:
+    added = f"2024-08-28T22:{index // 60 % 60:02}:{index % 60:02}.145Z"
+    return {key: value, "source": source, "date_added": added, "excluded_reason": reason}
 
 
 def sample_dataset(
@@ -101,8 +114,7 @@ def sample_dataset(
     end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
     data = Dataset(users=[], mailboxes=[], tasks=[])
     data["dispositions"] = [
-        {"id": factory.uuid(), "name": name, "slug": slug, "action": action}
-        for name, slug, action in DISPOSITIONS
+        {"id": factory.uuid(), "name": name, "action": action} for name, action in DISPOSITIONS
     ]
     for index in range(users):
         user_id = factory.uuid()
@@ -113,7 +125,7 @@ def sample_dataset(
                 "name": f"Rep {index}",
                 "email": email,
                 "status": "active" if index % 4 else "inactive",
-                "role": "admin" if index == 0 else "user",
+                "role": "admin" if index == 0 else "sales_rep",
                 "mailboxes": [{"id": factory.uuid(), "email": email}],
             }
         )
@@ -130,15 +142,19 @@ def sample_dataset(
             }
         )
         for task_index in range(7):
+            due = datetime.datetime(2026, 5, 20, 8, 58, 58, tzinfo=datetime.timezone.utc)
+            due += datetime.timedelta(days=task_index, hours=index)
             data.tasks.append(
                 {
                     "id": factory.uuid(),
                     "automatic": task_index % 2 == 0,
                     "type": "phone_call",
                     "status": "scheduled" if task_index % 3 else "completed",
-                    "due_on": "2026-05-20",
-                    "finished_on": None if task_index % 3 else "2026-05-21",
-                    "notes": None,
+                    "due_on": isoformat_z(due),
+                    "finished_on": (
+                        None if task_index % 3 else isoformat_z(due + datetime.timedelta(hours=2))
+                    ),
+                    "notes": [None, "", "Call after lunch"][task_index % 3],
                     "sequence_key": factory.hex40(),
                     "sequence_name": "Outbound Q2",
                     "user_id": user_id,
@@ -179,7 +195,8 @@ def sample_dataset(
             "status": "active",
             "created_at": "2025-03-01T09:00:00Z",
             "updated_at": "2025-04-01T09:00:00Z",
-            "created_by_user_id": data.users[0]["id"] if data.users else None,
+            # 40 hex in the docs' example, while /users ids are uuids [ex]
+            "created_by_user_id": factory.hex40(),
             "created_by_user_email": data.users[0]["email"] if data.users else None,
         }
         for index in range(45)
@@ -193,40 +210,30 @@ def sample_dataset(
             "visible": True,
             "owner": data.users[0]["email"] if data.users else None,
             "type": "linkedin",
-            "leads": [
+            "options": {
+                "reveal_phone_numbers": index % 2 == 1,
+                "validate_email": True,
+                "enrich": index % 3 == 0,
+            },
+            "leads": [  # the documented fields only: the rest of the table is UNKNOWN
                 {
                     "id": factory.uuid(),
                     "email": f"lead{index}-{lead}@prospect.example",
-                    "first_name": "Lead",
-                    "last_name": str(lead),
-                    "company_name": "Prospect Inc",
-                    "company_domain": "prospect.example",
-                    "title": "VP Sales",
-                    "linkedin_url": None,
-                    "location": "Lisbon, Portugal",
-                    "score": 0.82,
+                    "person_id": factory.uuid() if lead % 5 else None,
+                    "linkedin_url": f"https://www.linkedin.com/in/lead{index}-{lead}",
                 }
                 for lead in range(12)
             ],
         }
         for index in range(7)
     ]
+    # Exclusion records: dates with milliseconds, as the docs' example has them.
     data["excluded_domains"] = [
-        {
-            "domain": f"blocked{index}.example",
-            "source": "manual",
-            "date_added": "2025-02-01T00:00:00Z",
-            "excluded_reason": "competitor",
-        }
+        exclusion("domain", f"blocked{index}.example", "amplemarket", "manual", index)
         for index in range(33)
     ]
     data["excluded_emails"] = [
-        {
-            "email": f"nobody{index}@blocked.example",
-            "source": "unsubscribe",
-            "date_added": "2025-02-01T00:00:00Z",
-            "excluded_reason": "unsubscribed",
-        }
+        exclusion("email", f"nobody{index}@blocked.example", "salesforce", "api", index)
         for index in range(27)
     ]
     data["accounts"] = [
@@ -308,8 +315,8 @@ def add_surprises(data: Dataset, when: datetime.datetime, seed: int = 11) -> dic
             "created_at": "2025-01-02T10:00:00.123+01:00",
         }
     )
-    data.tasks.append({**data.tasks[0], "id": factory.uuid(), "due_on": "2026-05-20T00:00:00Z"})
-    data.dispositions.append({"name": "No id", "slug": "no_id", "action": "complete"})
+    data.tasks.append({**data.tasks[0], "id": factory.uuid(), "due_on": "2026-05-20"})
+    data.dispositions.append({"name": "No id", "action": "complete"})
     data.dispositions.append("not a disposition")  # type: ignore[arg-type]
-    data.lead_lists[0]["leads"].append({"email": "no-id@prospect.example", "first_name": "No"})
+    data.lead_lists[0]["leads"].append({"email": "no-id@prospect.example", "person_id": None})
     return calls

@@ -1,14 +1,18 @@
 """A fake Amplemarket API on 127.0.0.1 for tests, benchmarks and the offline demo.
 
-It behaves like the documented API: Bearer auth, newest-first calls with date filters,
-cursor pagination through relative `_links.next.href`, `_errors` bodies for 4xx. It serves
-one endpoint per stream of the tap (endpoints.py), from sample data or, for a stream the
-sample data leaves out, from records made from the stream's schema (generate.py).
+It behaves as api-facts.md documents the API: Bearer auth, `application/vnd.amp+json`,
+newest-first calls with date filters, cursor pagination through root-relative
+`_links.next.href`, a documented default page size and a largest one per endpoint (which a
+test can set: `max_page_sizes`), required filters, `_errors` bodies for 4xx. It serves the
+endpoints of its own table (endpoints.py), from sample data or, for an endpoint the sample
+data leaves out, from copies of the endpoint's example (generate.py). It imports nothing
+from the tap.
 
 Faults are injected through one method, `fail_next` (the kinds are in FAULT_KINDS): 404s,
 429s with any Retry-After, 503s, connection resets, bodies cut short or dripped a byte at a
 time, error bodies that echo the request's Authorization header, redirects, and next links
-rewritten to other hosts or back to pages already served. What is not a fault is set when
+rewritten to other hosts or back to pages already served, next links and records lists in
+shapes the docs do not give. What is not a fault is set when
 the fake is made: latency, a request quota, a request budget, a path prefix.
 """
 
@@ -31,23 +35,29 @@ import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from typing_extensions import override
+from tests.fake_api.dataset import Dataset, Record, isoformat_z, sample_dataset
+from tests.fake_api.endpoints import ENDPOINTS, UNDOCUMENTED_MAX_PAGE_SIZE, Endpoint
+from tests.fake_api.generate import PARENT_ID, fill_missing
 
-from tap_amplemarket.deadline import MAX_RESPONSE_BYTES
-from tap_amplemarket.fake_api.dataset import Dataset, Record, sample_dataset
-from tap_amplemarket.fake_api.endpoints import ENDPOINTS, Endpoint
-from tap_amplemarket.fake_api.generate import PARENT_ID, fill_missing
-from tap_amplemarket.streams import CallsStream
-from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+if t.TYPE_CHECKING:
+    from collections.abc import Mapping
 
-DEFAULT_PAGE_SIZE = 20
+#: The documented media type of every answer.
+MEDIA_TYPE = "application/vnd.amp+json"
+#: Bytes a gzip bomb inflates to: past any sane client's cap on a body (the tap's is 64 MiB).
+GZIP_BOMB_BYTES = 65 << 20
+CALLS_PATH = "/calls"
 #: Each kind of fault `fail_next` injects, and how the fake answers it.
 FAULT_KINDS = {
     "400": "400 Invalid date format, on parameter start_date_from",
+    "400-page-size": "400 on parameter page[size], naming no size it would take",
     "404": "404 Not found: an endpoint the key's plan lacks, or a record deleted",
     "429": "429 with Retry-After: retry_after",
     "503": "503 Try again",
     "errors-200": "200 with an _errors body and no records list",
+    "errors-in-page": "the page, with an _errors list beside its records",
+    "records-as": "the page, its records list replaced by `value`",
+    "next-as": "the page, its _links.next replaced by `value` ('{next}' in it: the next href)",
     "gzip-bomb": "200, gzip, a few hundred KB that inflate past the tap's body cap",
     "reset": "the connection closed without an answer",
     "truncate": "the page, its Content-Length and body cut to half: invalid JSON",
@@ -56,7 +66,10 @@ FAULT_KINDS = {
     "echo-400": "a 400 whose body echoes the request headers, Authorization included",
     "echo-500": "a 500 whose body echoes the request headers, Authorization included",
     "redirect": "302 to href",
-    "link": "the page, its next link href ({self}: this page, {first}: its first page)",
+    "link": (
+        "the page, its next link href ({self}: this page, {first}: its first page, {next}: the "
+        "next link's href, {query}: its query, with the '?')"
+    ),
 }
 DRIP_SECONDS = 0.05
 #: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
@@ -107,6 +120,7 @@ class Fault:
     per_url: bool = False
     retry_after: str = "1"
     href: str = ""
+    value: t.Any = None
     seen: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
@@ -138,22 +152,45 @@ class TokenBucket:
 @functools.cache
 def gzip_bomb() -> bytes:
     """Spaces, then an empty JSON object: valid, and past the tap's cap once inflated."""
-    return gzip.compress(b" " * (MAX_RESPONSE_BYTES + (1 << 20)) + b"{}", compresslevel=9)
+    return gzip.compress(b" " * GZIP_BOMB_BYTES + b"{}", compresslevel=9)
 
 
 def parse_date_param(name: str, value: str) -> str:
+    """An ISO 8601 date filter, in the form the calls' start_date is compared in."""
     try:
-        parsed = parse_timestamp(value)
+        parsed = datetime.datetime.fromisoformat(
+            value.replace("Z", "+00:00").replace("z", "+00:00")
+        )
     except ValueError:
         raise APIError(400, "unsupported_value", "Invalid date format", name) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
     return isoformat_z(parsed)
+
+
+def replaced(value: t.Any, marker: str, text: str) -> t.Any:
+    """`value` with `marker` replaced by `text` in every string it holds."""
+    if isinstance(value, str):
+        return value.replace(marker, text)
+    if isinstance(value, list):
+        return [replaced(item, marker, text) for item in value]
+    if isinstance(value, dict):
+        return {key: replaced(item, marker, text) for key, item in value.items()}
+    return value
 
 
 class FakeAmplemarketAPI:
     """The fake API server. Use as a context manager, or start() / stop().
 
-    It serves `dataset` (made by sample_dataset if None), after adding records made from
-    its schema for each stream the dataset has none for.
+    It serves `dataset` (made by sample_dataset if None), after adding copies of its example
+    for each endpoint the dataset has no records for. `api.dataset` is read on every request:
+    a record removed from (or added to) one of its lists is no longer (now) served.
+
+    `max_page_sizes` sets the largest `page[size]` of an endpoint, by its path as in
+    endpoints.py ("/calls", "/lead-lists/{lead_list_id}"): a larger one is answered 400
+    with `source.parameter` "page[size]"; 0 refuses `page[size]` in any form. Unset, an
+    endpoint's maximum is the documented one (/mailboxes: 20), else
+    UNDOCUMENTED_MAX_PAGE_SIZE. It is a plain dict: a test may change it between runs.
     """
 
     def __init__(
@@ -169,8 +206,13 @@ class FakeAmplemarketAPI:
         path_prefix: str = "",
         endpoints: tuple[Endpoint, ...] = ENDPOINTS,
         calls_by_id: bool = False,
+        max_page_sizes: Mapping[str, int] | None = None,
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
+        self.max_page_sizes: dict[str, int] = dict(max_page_sizes or {})
+        unknown = set(self.max_page_sizes) - {endpoint.path for endpoint in endpoints}
+        if unknown:
+            raise ValueError(f"max_page_sizes names no endpoint's path: {sorted(unknown)}")
         #: List calls in descending id order, not newest first: an API whose order says
         #: nothing of start_date (the tap must not rely on it).
         self.calls_by_id = calls_by_id
@@ -188,12 +230,17 @@ class FakeAmplemarketAPI:
         self.requests: list[LoggedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
-        self._index_calls()
+        self._calls_seen: tuple[int, ...] = ()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     # -- control ---------------------------------------------------------------------------
+    @property
+    def dataset(self) -> Dataset:
+        """The records served, by stream: mutable lists, read on every request."""
+        return self.data
+
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -233,6 +280,7 @@ class FakeAmplemarketAPI:
         per_url: bool = False,
         retry_after: str = "1",
         href: str = "",
+        value: t.Any = None,
     ) -> None:
         """Answer requests with fault `kind` (one of FAULT_KINDS) instead of their page.
 
@@ -245,19 +293,31 @@ class FakeAmplemarketAPI:
         if (times is not None and times < 1) or (per_url and after):
             raise ValueError("times must be at least 1, and per_url takes no after")
         with self._lock:
-            self._faults.append(Fault(kind, path, times, after, per_url, retry_after, href))
+            self._faults.append(Fault(kind, path, times, after, per_url, retry_after, href, value))
 
     def add_call(self, call: Record) -> None:
         """Log a call after the fact, as `POST /calls` does."""
         with self._lock:
             self.data.calls.append(call)
-            self._index_calls()
 
     def requests_to(self, path: str) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path == path]
 
+    def requests_to_endpoint(self, path: str) -> list[LoggedRequest]:
+        """Requests to the endpoint of `path` as endpoints.py writes it ("/lead-lists/{id}")."""
+        endpoint = next(e for e in self.endpoints if e.path == path)
+        return [r for r in self.requests if self.endpoint_at_or_none(r.path) == endpoint]
+
+    def endpoint_at_or_none(self, path: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.match(path) is not None), None)
+
     # -- data ------------------------------------------------------------------------------
     def _index_calls(self) -> None:
+        """Sort the calls again if their list changed since the last request."""
+        seen = tuple(map(id, self.data.calls))
+        if seen == self._calls_seen:
+            return
+        self._calls_seen = seen
         self._calls_asc = sorted(
             self.data.calls,
             key=lambda c: (c["id"],) if self.calls_by_id else (c["start_date"], c["id"]),
@@ -285,8 +345,19 @@ class FakeAmplemarketAPI:
                 return fault
         return None
 
-    def _page_size(self, params: dict[str, str], maximum: int) -> int:
-        raw = params.get("page[size]", str(DEFAULT_PAGE_SIZE))
+    def max_page_size(self, endpoint: Endpoint) -> int:
+        """The largest `page[size]` `endpoint` accepts now (0: none at all)."""
+        if endpoint.path in self.max_page_sizes:
+            return self.max_page_sizes[endpoint.path]
+        return endpoint.max_page_size or UNDOCUMENTED_MAX_PAGE_SIZE
+
+    def _page_size(self, params: dict[str, str], endpoint: Endpoint) -> int:
+        maximum = self.max_page_size(endpoint)
+        if "page[size]" not in params:
+            return min(endpoint.default_page_size, maximum or endpoint.default_page_size)
+        raw = params["page[size]"]
+        if not maximum:
+            raise APIError(400, "unsupported_value", "Unknown parameter", "page[size]")
         if not raw.isdigit() or not 1 <= int(raw) <= maximum:
             raise APIError(
                 400, "unsupported_value", f"Page size must be between 1 and {maximum}", "page[size]"
@@ -296,15 +367,18 @@ class FakeAmplemarketAPI:
     @staticmethod
     def _links(path: str, params: dict[str, str], size: int, after: str | None) -> Record:
         query = {k: v for k, v in params.items() if k not in {"page[after]", "page[before]"}}
-        query["page[size]"] = str(size)
-        links: Record = {"self": {"href": f"{path}?{urlencode(params, safe='[]:')}"}}
+        if "page[size]" in params:  # echoed as asked; absent, the default stays implied
+            query["page[size]"] = str(size)
+        own = urlencode(params, safe="[]:")
+        links: Record = {"self": {"href": f"{path}?{own}" if own else path}}
         if after is not None:
             next_query = urlencode({**query, "page[after]": after}, safe="[]:")
             links["next"] = {"href": f"{path}?{next_query}"}
         return links
 
-    def _list_calls(self, params: dict[str, str]) -> Record:
-        size = self._page_size(params, 100)
+    def _list_calls(self, endpoint: Endpoint, params: dict[str, str]) -> Record:
+        self._index_calls()
+        size = self._page_size(params, endpoint)
         lo, hi = 0, len(self._calls_asc)
         since = until = None
         if "start_date_from" in params:
@@ -334,7 +408,7 @@ class FakeAmplemarketAPI:
                 break
             page.append(call)
         after = page[-1]["id"] if more else None
-        return {"calls": page, "_links": self._links("/calls", params, size, after)}
+        return {endpoint.records_key: page, "_links": self._links(CALLS_PATH, params, size, after)}
 
     def _list(
         self, path: str, endpoint: Endpoint, params: dict[str, str], records: list[Record]
@@ -342,22 +416,25 @@ class FakeAmplemarketAPI:
         for name in endpoint.required_filters:
             if name not in params:
                 raise APIError(400, "missing_field", f"{name} is required", name)
-        if not endpoint.max_page_size:
+        if endpoint.cursor is None:
             return {endpoint.records_key: records, "_links": {"self": {"href": path}}}
-        size = self._page_size(params, endpoint.max_page_size)
+        size = self._page_size(params, endpoint)
         matching = [
-            r for r in records if all(str(r.get(k)) == params[k] for k in endpoint.required_filters)
+            r
+            for r in records
+            if isinstance(r, dict)
+            and all(str(r.get(k)) == params[k] for k in endpoint.required_filters)
         ]
-        cursor = endpoint.cursor_field
+        cursor = endpoint.cursor
         start = 0
         if "page[after]" in params:
-            keys = [r[cursor] for r in matching]
+            keys = [r.get(cursor) for r in matching]
             if params["page[after]"] not in keys:
                 raise APIError(400, "unsupported_value", "Invalid cursor", "page[after]")
             start = keys.index(params["page[after]"]) + 1
         page = matching[start : start + size]
         more = start + size < len(matching)
-        after = page[-1][cursor] if more else None
+        after = page[-1].get(cursor) if more else None
         return {endpoint.records_key: page, "_links": self._links(path, params, size, after)}
 
     def _detail(
@@ -371,14 +448,20 @@ class FakeAmplemarketAPI:
                 return {**header, **page}
         raise not_found()
 
+    def endpoint_at(self, path: str) -> Endpoint:
+        endpoint = self.endpoint_at_or_none(path)
+        if endpoint is None:
+            raise not_found()
+        return endpoint
+
     def route(self, path: str, params: dict[str, str]) -> Record:
         with self._lock:
             for endpoint in self.endpoints:
                 found = endpoint.match(path)
                 if found is None:
                     continue
-                if endpoint.stream == CallsStream.name:  # newest first, date filters
-                    return self._list_calls(params)
+                if endpoint.path == CALLS_PATH:  # newest first, date filters
+                    return self._list_calls(endpoint, params)
                 if endpoint.detail:
                     return self._detail(path, endpoint, found[endpoint.parent_key or ""], params)
                 return self._list(path, endpoint, params, self.data[endpoint.stream])
@@ -394,11 +477,9 @@ class FakeAmplemarketAPI:
 
             logged: LoggedRequest | None = None  # the request being answered
 
-            @override
             def log_message(self, format: str, *args: t.Any) -> None:
                 """Quiet: tests read `api.requests` instead."""
 
-            @override
             def send_response(self, code: int, message: str | None = None) -> None:
                 # Logged before a byte is sent: a client that stops at this status finds it logged.
                 if self.logged is not None:
@@ -437,7 +518,7 @@ class FakeAmplemarketAPI:
                 """`POST /calls` logs a call; the fake takes it as given, id and date too."""
                 logged = self._logged("POST")
                 refused = self._refusal(logged)
-                if refused is None and logged.path != CallsStream.path:
+                if refused is None and logged.path != CALLS_PATH:
                     refused = not_found()
                 if refused is not None:
                     return self._send(refused.status, refused.body())
@@ -481,7 +562,7 @@ class FakeAmplemarketAPI:
             ) -> None:
                 payload = json.dumps(body, separators=(",", ":")).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", MEDIA_TYPE)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 declared = len(payload) // 2 if cut == "truncate" else len(payload)
@@ -515,12 +596,15 @@ class FakeAmplemarketAPI:
                         400, "unsupported_value", "Invalid date format", "start_date_from"
                     )
                     return self._send(400, error.body())
+                if fault.kind == "400-page-size":
+                    error = APIError(400, "unsupported_value", "Invalid value", "page[size]")
+                    return self._send(400, error.body())
                 if fault.kind == "503":
                     return self._send(503, APIError(503, "unavailable", "Try again").body())
                 if fault.kind == "gzip-bomb":
                     bomb = gzip_bomb()
                     self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", MEDIA_TYPE)
                     self.send_header("Content-Encoding", "gzip")
                     self.send_header("Content-Length", str(len(bomb)))
                     self.end_headers()
@@ -539,14 +623,37 @@ class FakeAmplemarketAPI:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return None
-                body = api.route(logged.path, logged.params)
+                try:
+                    body = api.route(logged.path, logged.params)
+                except APIError as error:
+                    return self._send(error.status, error.body())
+                links = body.setdefault("_links", {})
+                next_href = links.get("next", {}).get("href", "")
+                rewrites_next = "{next}" in fault.href or "{query}" in fault.href
+                if fault.kind == "link" and rewrites_next and not next_href:
+                    return self._send(200, body)  # the last page stays the last
                 if fault.kind == "link":
                     first = urlencode(
                         {k: v for k, v in logged.params.items() if k != "page[after]"}, safe="[]:"
                     )
                     this_page = f"{logged.path}?{logged.query}" if logged.query else logged.path
-                    href = fault.href.format(self=this_page, first=f"{logged.path}?{first}")
-                    body["_links"]["next"] = {"href": href}
+                    query = urlsplit(next_href).query
+                    href = fault.href.format(
+                        self=this_page,
+                        first=f"{logged.path}?{first}",
+                        next=next_href,
+                        query=f"?{query}",
+                    )
+                    links["next"] = {"href": href}
+                    return self._send(200, body)
+                if fault.kind == "next-as":
+                    links["next"] = replaced(fault.value, "{next}", next_href)
+                    return self._send(200, body)
+                if fault.kind == "records-as":
+                    body[api.endpoint_at(logged.path).records_key] = fault.value
+                    return self._send(200, body)
+                if fault.kind == "errors-in-page":
+                    body.update(APIError(200, "internal_server_error", "Try again").body())
                     return self._send(200, body)
                 return self._send(200, body, cut=fault.kind)
 
@@ -554,7 +661,7 @@ class FakeAmplemarketAPI:
 
 
 def main() -> None:
-    """Serve the fake API until interrupted: `tap-amplemarket-fake-api --calls 2000`."""
+    """Serve the fake API until interrupted: `python -m tests.fake_api --calls 2000`."""
     parser = argparse.ArgumentParser(
         description=(
             "Serve a fake Amplemarket API with sample data on 127.0.0.1, for trying the tap "
@@ -573,7 +680,7 @@ def main() -> None:
     parser.add_argument("--quota", type=float, help="requests per minute, 429 beyond")
     args = parser.parse_args()
     end = (
-        parse_timestamp(args.end)
+        datetime.datetime.fromisoformat(args.end.replace("Z", "+00:00"))
         if args.end != "now"
         else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     )
