@@ -1,8 +1,9 @@
-"""Adding a stream takes a class in streams.py and its schema, and nothing else.
+"""Adding a stream takes a class in streams.py, its schema, and a row of the fake API's table
+written from the endpoint's docs, and nothing else.
 
 On a copy of the project, two streams are added as CONTRIBUTING.md says (a list, and a child
-read per parent record): the tap discovers them, the fake API serves them from records made
-from their schemas, a sync delivers them across pages, and the copy's own stream, fake API
+read per parent record): the tap discovers them, the fake API serves copies of their rows'
+examples, a sync delivers them across pages, and the copy's own contract, stream, fake API
 and metadata tests pass once `make metadata` has regenerated the docs.
 """
 
@@ -50,6 +51,36 @@ class MeetingNotesStream(AmplemarketStream):
     parent_stream_type = MeetingsStream
 '''
 
+#: The fake API's rows for them, as a contributor writes them from the endpoints' docs.
+NEW_ENDPOINTS = """
+
+ENDPOINTS += (
+    Endpoint(
+        "meetings",
+        "/meetings",
+        "meetings",
+        ("id",),
+        example={
+            "title": "Intro call",
+            "starts_at": "2026-05-04T10:00:00Z",
+            "duration_minutes": 30,
+            "confirmed": True,
+            "organizer_email": "rep@acme.example",
+            "attendees": [],
+        },
+    ),
+    Endpoint(
+        "meeting_notes",
+        "/meeting-notes",
+        "notes",
+        ("id",),
+        parent="meetings",
+        parent_key="meeting_id",
+        example={"text": "Asked for pricing", "created_at": "2026-05-04T10:30:00Z"},
+    ),
+)
+"""
+
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> pathlib.Path:
@@ -61,6 +92,8 @@ def project(tmp_path_factory) -> pathlib.Path:
         shutil.copy(ROOT / name, copy / name)
     with (copy / "tap_amplemarket" / "streams.py").open("a") as streams:
         streams.write(NEW_STREAMS)
+    with (copy / "tests" / "fake_api" / "endpoints.py").open("a") as endpoints:
+        endpoints.write(NEW_ENDPOINTS)
     for schema in NEW_SCHEMAS.glob("*.json"):
         shutil.copy(schema, copy / "tap_amplemarket" / "schemas" / schema.name)
     return copy
@@ -72,7 +105,7 @@ def in_copy(project: pathlib.Path) -> dict[str, t.Any]:
 
 
 def test_a_new_stream_is_discovered_served_and_synced(project, tmp_path):
-    fake = [sys.executable, "-c", "from tests.fake_api.server import main; main()"]
+    fake = [sys.executable, "-m", "tests.fake_api"]
     calls = ("--calls", "20", "--days", "60", "--end", "2026-06-01T00:00:00Z")
     with fake_api_process(*fake, "--api-key", API_KEY, *calls, **in_copy(project)) as url:
         config = {
@@ -104,6 +137,7 @@ def test_the_copys_own_tests_pass_once_make_metadata_has_run(project):
     assert "## meetings" in (project / "docs" / "streams.md").read_text()
 
     tests = [
+        "tests/test_contract.py::test_the_taps_streams_are_the_documented_endpoints",
         "tests/test_streams.py",
         "tests/test_fake_api.py",
         "tests/test_plugin_metadata.py",
@@ -119,5 +153,6 @@ def test_the_copys_own_tests_pass_once_make_metadata_has_run(project):
     )
 
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "test_records_made_from_a_schema_fit_it[meeting_notes] PASSED" in run.stdout
+    assert "test_the_fakes_records_fit_the_taps_schema[meeting_notes] PASSED" in run.stdout
+    assert "test_the_taps_streams_are_the_documented_endpoints PASSED" in run.stdout
     assert "test_tap_stream_returns_record[meeting_notes] PASSED" in run.stdout

@@ -1,9 +1,14 @@
-"""The fake API itself: endpoints read off the stream classes, records made from schemas,
-one way to inject faults, and what it is set up with (budget, path prefix)."""
+"""The fake API itself: its own table of endpoints, written from the docs, data that fits the
+tap's schemas, one way to inject faults, and what it is set up with (budget, path prefix,
+page size maxima)."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import pathlib
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -17,10 +22,9 @@ from tests.fake_api.generate import fill_missing
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
-def test_one_endpoint_per_stream_class_and_sample_data_only_for_streams():
+def test_its_own_table_of_endpoints_and_sample_data_only_for_them():
     endpoints = {endpoint.stream: endpoint for endpoint in ENDPOINTS}
-    assert list(endpoints) == [stream.name for stream in STREAM_TYPES]
-    assert set(sample_dataset()) <= set(endpoints), "sample data for a stream that is not"
+    assert set(sample_dataset()) <= set(endpoints), "sample data for no endpoint"
     entries, tasks = endpoints["lead_list_entries"], endpoints["tasks"]
     assert entries.detail
     assert (entries.path, entries.records_key, entries.parent) == (
@@ -31,43 +35,119 @@ def test_one_endpoint_per_stream_class_and_sample_data_only_for_streams():
     assert entries.match("/lead-lists/abc") == {"lead_list_id": "abc"}
     assert (tasks.detail, tasks.required_filters) == (False, ("user_id",))
     assert endpoints["mailboxes"].max_page_size == 20
-    assert endpoints["excluded_domains"].cursor_field == "domain"
+    assert endpoints["excluded_domains"].cursor == "domain"
+
+
+def test_it_imports_nothing_from_the_tap():
+    root = pathlib.Path(__file__).resolve().parent.parent
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, tests.fake_api.server; print(sorted(sys.modules))"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "tap_amplemarket" not in imported
+    assert "'tests.fake_api.server'" in imported
+
+
+def test_it_answers_in_the_documented_media_type_with_the_default_page(tiny_api):
+    answer = get(tiny_api, "/sequences")  # 45 of them
+
+    assert answer.headers["Content-Type"] == "application/vnd.amp+json"
+    assert len(answer.json()["sequences"]) == 20
+    assert "page[size]" not in answer.json()["_links"]["next"]["href"]
+    missing = get(tiny_api, "/tasks")
+    assert missing.status_code == 400
+    assert missing.json() == {
+        "_errors": [
+            {
+                "code": "missing_field",
+                "title": "Missing Field",
+                "detail": "user_id is required",
+                "source": {"parameter": "user_id"},
+            }
+        ],
+        "object": "error",
+    }
+
+
+def test_a_maximum_page_size_is_set_per_endpoint_and_0_refuses_any():
+    caps = {"/users": 2, "/sequences": 0}
+    with FakeAmplemarketAPI(sample_dataset(5), api_key=API_KEY, max_page_sizes=caps) as api:
+        statuses = {
+            (path, size): get(api, path, **({"page[size]": size} if size else {})).status_code
+            for path in ("/users", "/sequences", "/mailboxes")
+            for size in ("2", "3", "21", None)
+        }
+        api.max_page_sizes["/users"] = 3
+        later = get(api, "/users", **{"page[size]": "3"}).status_code
+
+    assert statuses == {
+        ("/users", "2"): 200,
+        ("/users", "3"): 400,
+        ("/users", "21"): 400,
+        ("/users", None): 200,
+        ("/sequences", "2"): 400,
+        ("/sequences", "3"): 400,
+        ("/sequences", "21"): 400,
+        ("/sequences", None): 200,
+        ("/mailboxes", "2"): 200,
+        ("/mailboxes", "3"): 200,
+        ("/mailboxes", "21"): 400,  # documented: max 20
+        ("/mailboxes", None): 200,
+    }
+    assert later == 200
+    with pytest.raises(ValueError, match="names no endpoint"):
+        FakeAmplemarketAPI(sample_dataset(5), max_page_sizes={"/nowhere": 1})
+
+
+def test_a_record_removed_from_the_dataset_is_no_longer_served(tiny_api):
+    first = get(tiny_api, "/calls").json()["calls"][0]
+    user = tiny_api.dataset.users[0]
+    lead = tiny_api.dataset.lead_lists[0]["leads"][0]
+
+    tiny_api.dataset.calls.remove(next(c for c in tiny_api.dataset.calls if c["id"] == first["id"]))
+    tiny_api.dataset.users.remove(user)
+    tiny_api.dataset.lead_lists[0]["leads"].remove(lead)
+
+    assert first["id"] not in [c["id"] for c in get(tiny_api, "/calls").json()["calls"]]
+    assert user["id"] not in [u["id"] for u in get(tiny_api, "/users").json()["users"]]
+    list_id = tiny_api.dataset.lead_lists[0]["id"]
+    leads = get(tiny_api, f"/lead-lists/{list_id}").json()["leads"]
+    assert lead["id"] not in [entry["id"] for entry in leads]
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda endpoint: endpoint.stream)
-def test_records_made_from_a_schema_fit_it(endpoint):
-    data = Dataset()
+def test_the_fakes_records_fit_the_taps_schema(endpoint):
+    """The contract checked from the other side: what the docs say the API sends is what the
+    tap declares (a field missing from a schema, or of another type, fails here)."""
+    data = sample_dataset(60)
     fill_missing(data, ENDPOINTS)
-
     if endpoint.detail:
-        parents = data[endpoint.parent]
-        records = [record for parent in parents for record in parent[endpoint.records_key]]
+        records = [r for parent in data[endpoint.parent] for r in parent[endpoint.records_key]]
     else:
         records = data[endpoint.stream]
-    # A parent carries its detail endpoint's records (lead_lists their `leads`), as the API does.
     nested = {e.records_key for e in ENDPOINTS if e.detail and e.parent == endpoint.stream}
-    records = [{k: v for k, v in record.items() if k not in nested} for record in records]
-    validator = record_validator(json.dumps(endpoint.schema, sort_keys=True))
+    records = [{k: v for k, v in r.items() if k not in nested} for r in records]
+    stream = next(s for s in STREAM_TYPES if s.name == endpoint.stream)
+    # The class attribute is the SDK's StreamSchema descriptor; its source is public.
+    schema = inspect.getattr_static(stream, "schema").schema_source.get_schema(endpoint.stream)
+    validator = record_validator(json.dumps(schema, sort_keys=True))
     for record in records:
-        errors = [error.message for error in validator.iter_errors(record)]
-        assert errors == [], record
-    keys = [tuple(record[key] for key in endpoint.primary_keys) for record in records]
-    assert len(records) >= 12
+        assert [error.message for error in validator.iter_errors(record)] == [], record
+    keys = [tuple(record.get(key) for key in endpoint.primary_keys) for record in records]
+    assert records
     assert len(set(keys)) == len(keys), "primary keys are unique"
-    if endpoint.parent_key:  # each child carries its parent's id: tasks' user_id, ...
-        parent_ids = {parent["id"] for parent in data[endpoint.parent]}
-        assert {record[endpoint.parent_key] for record in records} == parent_ids
 
 
-def test_streams_without_sample_data_are_synced_from_records_made_from_their_schemas():
+def test_an_endpoint_without_sample_data_is_served_copies_of_its_example():
     with FakeAmplemarketAPI(Dataset(), api_key=API_KEY) as api:
-        # Made-up dates fall in 2026's first half; sync() validates every record.
         result = sync(config_for(api, start_date="2025-12-01T00:00:00Z", page_size=5))
 
     counts = result.counts()
     assert counts["accounts"] == len(api.data.accounts) == 12
     assert counts["tasks"] == len(api.data.tasks) == 3 * len(api.data.users)
-    assert counts["lead_list_entries"] == sum(len(ll["leads"]) for ll in api.data.lead_lists)
     assert set(counts) == {stream.name for stream in STREAM_TYPES}
     assert len(api.requests_to("/accounts")) == 3, "12 records in pages of 5"
 

@@ -19,7 +19,7 @@ from scripts.process_group import run_in_group
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import COLLECTIONS
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
-from tests.fake_api.dataset import SampleFactory, add_surprises
+from tests.fake_api.dataset import Dataset, SampleFactory, add_surprises
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = str(pathlib.Path(sys.executable).with_name("meltano"))
@@ -199,6 +199,7 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
             f"from amplemarket.calls where id = '{sample['id']}'"
         )
         assert stored == sample["start_date"]
+        assert_documented_columns_land_typed(postgres, data)
 
         # Second, incremental run: two new calls and one logged late, 2 days back.
         newest = max(c["start_date"] for c in data.calls)
@@ -221,6 +222,34 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
 
         state = meltano(["state", "list"], env).stdout
         assert "tap-amplemarket-to-target-postgres" in state
+
+
+def column_types(postgres: Postgres, table: str) -> dict[str, str]:
+    return dict(
+        postgres.query(
+            "select column_name, data_type from information_schema.columns "
+            f"where table_schema = 'amplemarket' and table_name = '{table}'"
+        )
+    )
+
+
+def assert_documented_columns_land_typed(postgres: Postgres, data: Dataset) -> None:
+    """What the docs define lands as its own typed column, for every record: each task's
+    due date and time (a date-time, per the docs), each entry's person_id, each list's
+    options."""
+    assert column_types(postgres, "tasks")["due_on"].startswith("timestamp")
+    assert column_types(postgres, "tasks")["finished_on"].startswith("timestamp")
+    due = dict(
+        postgres.query(
+            'select id, to_char(due_on, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') from amplemarket.tasks'
+        )
+    )
+    assert due == {task["id"]: task["due_on"] for task in data.tasks}
+    assert "person_id" in column_types(postgres, "lead_list_entries")
+    people = dict(postgres.query("select id, person_id from amplemarket.lead_list_entries"))
+    expected = {e["id"]: e["person_id"] for ll in data.lead_lists for e in ll["leads"]}
+    assert {k: (v or None) for k, v in people.items()} == expected
+    assert column_types(postgres, "lead_lists")["options"] == "jsonb"
 
 
 def test_meltano_run_loads_surprising_records_and_keeps_what_did_not_fit(postgres, meltano_env):

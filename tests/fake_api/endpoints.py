@@ -71,9 +71,26 @@ def _path_pattern(path: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+#: A call as the /calls OpenAPI example shows one (its ids replaced by the copies').
+CALL_EXAMPLE: Record = {
+    "from": "+351 912 345 678",
+    "to": "+1 555 0100",
+    "duration": 42,
+    "answered": True,
+    "human": True,
+    "transcription": None,
+    "notes": None,
+    "disposition_id": None,
+    "task_id": None,
+    "user_id": "0190f1a4-6d1e-7c3b-9a8e-3f2b1c0d4e5f",
+    "external": False,
+    "start_date": "2026-05-03T17:44:17Z",
+    "contact": None,
+}
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     # §1: records key `calls`; default 20 [ex]; maximum UNKNOWN; newest first [ex/PostHog].
-    Endpoint("calls", "/calls", "calls", ("id",)),
+    Endpoint("calls", "/calls", "calls", ("id",), example=CALL_EXAMPLE),
     # §2: records key UNKNOWN (PostHog: `dispositions`); paging UNKNOWN: served in one page.
     Endpoint("dispositions", "/calls/dispositions", "dispositions", ("id",), cursor=None),
     # §3: records key `users`; default 20 [ex].
