@@ -136,24 +136,36 @@ def test_a_key_of_the_wrong_type_is_rejected_without_being_echoed(
     assert secret_api.requests == []
 
 
-def test_the_apis_own_400_on_an_oversized_page_is_reported_and_not_retried(
-    api, config, monkeypatch
+def test_the_apis_own_400_on_an_oversized_page_is_followed_by_a_smaller_page(
+    api, config, monkeypatch, caplog
 ):
     from tap_amplemarket import streams
-    from tap_amplemarket.errors import APIRequestError
     from tests.conftest import sync
 
     # Pretend the tap believed /mailboxes took 100 a page: the fake API, like the real one,
-    # answers 400 with `_errors` naming page[size].
+    # answers 400 with `_errors` naming page[size] and its maximum.
     monkeypatch.setattr(streams.MailboxesStream, "max_page_size", 100)
 
-    with pytest.raises(APIRequestError) as raised:
-        sync({**config, "page_size": 50})
+    result = sync({**config, "page_size": 50})
 
-    message = str(raised.value)
-    assert "Page size must be between 1 and 20 (parameter: page[size])" in message
-    assert "(400)" in message
-    assert [r.status for r in api.requests_to("/mailboxes")] == [400]
+    mailboxes = api.requests_to("/mailboxes")
+    assert [(r.status, r.params.get("page[size]")) for r in mailboxes] == [(400, "50"), (200, "20")]
+    assert result.ids("mailboxes") == [m["id"] for m in api.data.mailboxes]
+    (warning,) = [m for m in caplog.messages if "refused page[size]" in m]
+    assert warning.endswith("GET /mailboxes refused page[size]=50; reading it with page[size]=20")
+
+
+def test_a_400_about_page_size_without_one_is_reported_and_not_retried(api, config, tmp_path):
+    api.fail_next("400-page-size", times=None, path="/calls/dispositions")  # sent no size
+
+    result = run_cli([], config, tmp_path)
+
+    assert result.returncode == 1
+    assert last_line(result.stderr).endswith(
+        "Amplemarket rejected GET /calls/dispositions (400) even without page[size]: "
+        "Invalid value (parameter: page[size]): report it to Amplemarket"
+    )
+    assert [r.status for r in api.requests_to("/calls/dispositions")] == [400]
 
 
 def test_an_unreachable_api_url_names_the_setting(secret_config, tmp_path):

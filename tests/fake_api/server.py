@@ -63,8 +63,8 @@ FAULT_KINDS = {
     "truncate": "the page, its Content-Length and body cut to half: invalid JSON",
     "cut": "the page with its full Content-Length, the connection closed halfway through",
     "drip": "the page, its body a byte every DRIP_SECONDS",
-    "echo-400": "a 400 whose body echoes the request headers, Authorization included",
-    "echo-500": "a 500 whose body echoes the request headers, Authorization included",
+    "echo-400": "a 400 whose body echoes the request headers, Authorization first",
+    "echo-500": "a 500 whose body echoes the request headers, Authorization first",
     "redirect": "302 to href",
     "link": (
         "the page, its next link href ({self}: this page, {first}: its first page, {next}: the "
@@ -615,7 +615,9 @@ class FakeAmplemarketAPI:
                     return self._send(200, APIError(200, "internal_error", "Try again").body())
                 if fault.kind.startswith("echo-"):
                     status = int(fault.kind.removeprefix("echo-"))
-                    echoed = "\n".join(f"{k}: {v}" for k, v in self.headers.items())
+                    # Authorization first: within any cut a client makes of the body.
+                    headers = sorted(self.headers.items(), key=lambda h: h[0] != "Authorization")
+                    echoed = "\n".join(f"{k}: {v}" for k, v in headers)
                     return self._send(status, {"error": "bad request", "request": echoed})
                 if fault.kind == "redirect":
                     return self._send(302, {}, {"Location": fault.href})
