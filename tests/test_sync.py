@@ -154,6 +154,23 @@ def test_next_links_resolve_under_api_url(base, href, expected):
 
 
 @pytest.mark.parametrize(
+    ("href", "expected"),
+    [
+        # Root-relative: under api_url's path ("Links are relative to the base URL").
+        ("/calls?page[after]=b", "http://proxy.local/amp/calls?page[after]=b"),
+        # Any other relative link: against the page it came from, as RFC 3986 says.
+        ("?page[after]=b", "http://proxy.local/amp/lead-lists/7?page[after]=b"),
+        ("8?page[after]=b", "http://proxy.local/amp/lead-lists/8?page[after]=b"),
+        ("../users", "http://proxy.local/amp/users"),
+    ],
+)
+def test_relative_next_links_resolve_against_their_page(href, expected):
+    page = "http://proxy.local/amp/lead-lists/7?page[size]=5&page[after]=a"
+
+    assert link_url("http://proxy.local/amp", href, page) == expected
+
+
+@pytest.mark.parametrize(
     ("base", "href"),
     [
         ("http://proxy.local/amplemarket", "https://api.amplemarket.com/calls?a=1"),
