@@ -35,6 +35,8 @@ from tap_amplemarket.errors import (
     BadStateError,
     EndpointNotAvailableError,
     redact,
+    remember_secrets,
+    scrub,
 )
 from tap_amplemarket.tap import (
     TapAmplemarket,
@@ -90,6 +92,11 @@ def describe_failure(exc: BaseException) -> Failure | None:
     if isinstance(exc, (AuthenticationError, BadStateError)):
         return Failure("config_error", message)
     return Failure("system_error", message)
+
+
+def hide(text: str, secret: t.Any) -> str:
+    """`text` without `secret` nor any other secret this process was given (see `scrub`)."""
+    return scrub(redact(text, secret))
 
 
 #: The messages that answer `spec`, `check` and `discover`.
@@ -289,12 +296,12 @@ def check(config: Json, writer: AirbyteWriter, secret: t.Any) -> None:
         next(iter(stream.request_records(None)), None)
     except EndpointNotAvailableError as exc:
         message = f"{exc}; or api_url is not the API's base URL: check api_url"
-        status: Json = {"status": "FAILED", "message": redact(message, secret)}
+        status: Json = {"status": "FAILED", "message": hide(message, secret)}
     except Exception as exc:
         failure = describe_failure(exc)
         if failure is None:
             raise
-        status = {"status": "FAILED", "message": redact(failure.message, secret)}
+        status = {"status": "FAILED", "message": hide(failure.message, secret)}
     else:
         status = {"status": "SUCCEEDED"}
     if status["status"] == "FAILED":
@@ -343,11 +350,11 @@ def trace_error(exc: BaseException, secret: t.Any) -> Json:
             "message": f"source-amplemarket stopped on an unexpected error "
             f"({type(exc).__name__}): a bug, please report it with the log",
             "failure_type": "system_error",
-            "internal_message": redact(" ".join(str(exc).split()), secret),
-            "stack_trace": redact("".join(traceback.format_exception(exc)), secret),
+            "internal_message": hide(" ".join(str(exc).split()), secret),
+            "stack_trace": hide("".join(traceback.format_exception(exc)), secret),
         }
     else:
-        error = {"message": redact(failure.message, secret), "failure_type": failure.failure_type}
+        error = {"message": hide(failure.message, secret), "failure_type": failure.failure_type}
     return {
         "type": "TRACE",
         "trace": {"type": "ERROR", "emitted_at": time.time() * 1000, "error": error},
@@ -391,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         config = load_json(args.config, "config")
         secret = config.get("api_key") if isinstance(config, dict) else None
+        if isinstance(config, dict):
+            remember_secrets(config)
         if args.command == "check":
             check(config, writer, secret)
         elif args.command == "discover":

@@ -33,13 +33,16 @@ from tap_amplemarket.errors import (
     AuthenticationError,
     EndpointNotAvailableError,
     ForeignLinkError,
+    NotTheAPIError,
     RateLimitedError,
     describe_api_errors,
     parse_retry_after,
     printable,
+    shorten,
+    shown_url,
 )
 from tap_amplemarket.progress import StreamStats, plural
-from tap_amplemarket.retries import RetryPolicy
+from tap_amplemarket.retries import RETRIABLE, RetryPolicy
 from tap_amplemarket.throttle import PacedLimiter
 
 if t.TYPE_CHECKING:
@@ -182,6 +185,8 @@ def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
+#: Seconds of retries before giving up on an api_url that has not answered yet in this run.
+FIRST_CONTACT_SECONDS = 15.0
 #: Pages in a row that link on but hold no record not read before, after which paging stops.
 MAX_PAGES_WITH_NOTHING_NEW = 5
 
@@ -321,7 +326,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         session = DeadlineSession(self.timeout)
         # Honour HTTP(S)_PROXY/NO_PROXY, but read them once: requests otherwise rescans the
         # whole environment on every send (15% of a sync's CPU). Every URL is on url_base.
-        session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
+        # Only for https, which a proxy tunnels unread: plain http (loopback only) would hand
+        # the proxy the key in clear, and a proxy cannot reach this machine's loopback anyway.
+        if urlsplit(self.url_base).scheme == "https":
+            session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
         session.trust_env = False
         return session
 
@@ -405,7 +413,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def _log_link_cycle(self, href: str) -> None:
         what = (
-            f"{self.name}: Amplemarket's next link {printable(href)[:300]} leads back to a page "
+            f"{self.name}: Amplemarket's next link {shorten(href, 300)} leads back to a page "
             f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing new"
         )
         if self.replication_key:
@@ -491,7 +499,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             # Read as empty, a page without its list would end a listing (and a window of
             # calls) early, silently. An `_errors` body sent with 200 says why.
             found = describe_api_errors(response) if "_errors" in body else f"keys: {list(body)}"
-            msg = f"Response from {self.path} has no {key!r} list ({found[:200]})"
+            msg = f"Response from {self.path} has no {key!r} list ({shorten(found, 200)})"
             raise RetriableAPIError(msg, response)
 
     @override
@@ -508,6 +516,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             max_attempts=self.backoff_max_tries(),
             waits=self._backoff_waits,
             on_retry=self._log_retry,
+            give_up_after=self._first_contact_budget,
         )
         where = f"GET {self.path}"
 
@@ -517,9 +526,34 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 with self.in_flight:
                     return func(prepared_request, context)
 
-            return policy.call(attempt, where)
+            try:
+                return policy.call(attempt, where)
+            except RETRIABLE as exc:
+                if self._first_contact_budget(exc) is None:
+                    raise
+                raise NotTheAPIError(self._not_the_api(where, exc)) from None
 
         return send
+
+    def _first_contact_budget(self, failure: Exception) -> float | None:
+        """Seconds of retries a failure gets before the API has answered once in this run: a
+        wrong api_url must say so in seconds. A 429 is the API answering: it waits as usual."""
+        if self.api_answers.answered or isinstance(failure, RateLimitedError):
+            return None
+        return FIRST_CONTACT_SECONDS
+
+    def _not_the_api(self, where: str, failure: Exception) -> str:
+        if isinstance(failure, RetriableAPIError) and failure.response is not None:
+            kind = failure.response.headers.get("Content-Type") or "no Content-Type"
+            cause = f"{failure}; {kind}"
+        elif isinstance(failure, requests.exceptions.Timeout):
+            cause = f"no complete answer within {self.timeout}s"
+        else:
+            cause = f"could not connect: {type(failure).__name__}"
+        return (
+            f"api_url {shown_url(self.url_base)} has not answered {where} as the Amplemarket "
+            f"API ({cause}): check api_url (if it is right, the API may be down: try again later)"
+        )
 
     def _backoff_waits(self) -> Iterator[float]:
         waits = itertools.islice(self.backoff_wait_generator(), 1, None)  # skip the priming 0

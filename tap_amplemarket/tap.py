@@ -29,9 +29,10 @@ from tap_amplemarket.errors import (
     ENDS_IN_ONE_LINE,
     AmplemarketError,
     BadStateError,
-    redact,
-    redact_logs,
+    remember_secrets,
     scrub,
+    shorten,
+    shown_url,
 )
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
@@ -189,21 +190,21 @@ class TapAmplemarket(Tap):
             # JSON Schema messages quote the offending value: never let that be the key. The
             # SDK validates inside its constructor and keeps the raw config only in `_config`.
             config = getattr(self, "_config", {})
+            remember_secrets(config)
             as_text = numbers_given_as_text(config, self.settings_jsonschema())
             errors = [  # a number given as text: its hint says what the type error says, and why
-                with_fix(redact(error, config.get("api_key")))
+                with_fix(scrub(error))
                 for error in exc.errors
                 if not any(error.endswith(f"in config[{name!r}]") for name in as_text)
             ]
             errors += as_text.values()
             errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
+        remember_secrets(self.config)
         for warning in unknown_settings(self.config, self.settings_jsonschema()):
             self.logger.warning("%s", warning)
         if errors := config_errors(self.config):
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        if isinstance(key := self.config.get("api_key"), str):  # --discover may run without
-            redact_logs(key)
+            raise ConfigValidationError("Config validation failed", errors=list(map(scrub, errors)))
 
     @classmethod
     def settings_jsonschema(cls) -> dict[str, t.Any]:
@@ -226,10 +227,8 @@ class TapAmplemarket(Tap):
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        try:
-            checked = checked_state(state)
-        except BadStateError as exc:  # it quotes the state, which could hold the key
-            raise BadStateError(redact(str(exc), self.config.get("api_key"))) from None
+        remember_secrets(self.config)  # the SDK loads the state before __init__ returns
+        checked = checked_state(state)  # its errors quote the state, secrets hidden
         super().load_state(checked)
 
     @override
@@ -330,7 +329,7 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
         )
         raise BadStateError(msg)
     if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
-        msg = f"The state is not a Singer state object ({str(state)[:80]!r}): {fix}"
+        msg = f"The state is not a Singer state object ({shorten(str(state), 80)!r}): {fix}"
         raise BadStateError(msg)
     if state and "bookmarks" not in state:
         msg = f"The state has no bookmarks (keys: {', '.join(map(str, state))}): {fix}"
@@ -344,7 +343,7 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
             and isinstance(markers, dict)
         ):
             msg = f"The state of stream {stream_name} is not a bookmark ({stream_state!r}): {fix}"
-            raise BadStateError(msg[:500])
+            raise BadStateError(shorten(msg, 500))
     calls = state.get("bookmarks", {}).get(streams.CallsStream.name, {})
     value = calls.get("replication_key_value")
     if value is None:
@@ -503,11 +502,11 @@ def api_url_errors(api_url: str) -> list[str]:
     if "\\" in api_url or host.strip("[]") != hostname:
         return [f"api_url {api_url!r} names its host ambiguously (a backslash?): write it plainly"]
     if url.query or url.fragment:
-        return [f"api_url {api_url!r} has a query or fragment: give the base URL alone"]
+        return [f"api_url {shown_url(api_url)!r} has a query or fragment: give the base URL alone"]
     if scheme == "http" and not is_loopback(hostname):
         return [
-            f"api_url {api_url!r} is plain http to another machine: the API key would cross "
-            "the network unencrypted; use https://"
+            f"api_url {shown_url(api_url)!r} is plain http to another machine: the API key "
+            "would cross the network unencrypted; use https://"
         ]
     return []
 
@@ -523,12 +522,12 @@ def failure_message(exc: BaseException) -> str | None:
     else:
         request = getattr(exc, "request", None)
         parts = urlparse(str(getattr(request, "url", "") or ""))
-        at = f" at {parts.scheme}://{parts.netloc}" if parts.netloc else ""
+        at = f" at {shown_url(f'{parts.scheme}://{parts.netloc}')}" if parts.netloc else ""
         message = (
             f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
             "check api_url and the network"
         )
-    return scrub(" ".join(message.split()))[:500]  # bodies can span many lines
+    return shorten(" ".join(message.split()), 500)  # bodies can span many lines
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:

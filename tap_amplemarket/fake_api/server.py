@@ -57,6 +57,7 @@ FAULT_KINDS = {
     "echo-500": "a 500 whose body echoes the request headers, Authorization included",
     "redirect": "302 to href",
     "link": "the page, its next link href ({self}: this page, {first}: its first page)",
+    "raw": "the bytes `raw` as they are, then the connection closed ({page}: the page's 200)",
 }
 DRIP_SECONDS = 0.05
 #: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
@@ -107,6 +108,7 @@ class Fault:
     per_url: bool = False
     retry_after: str = "1"
     href: str = ""
+    raw: bytes = b""
     seen: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
@@ -233,6 +235,7 @@ class FakeAmplemarketAPI:
         per_url: bool = False,
         retry_after: str = "1",
         href: str = "",
+        raw: bytes = b"",
     ) -> None:
         """Answer requests with fault `kind` (one of FAULT_KINDS) instead of their page.
 
@@ -245,7 +248,7 @@ class FakeAmplemarketAPI:
         if (times is not None and times < 1) or (per_url and after):
             raise ValueError("times must be at least 1, and per_url takes no after")
         with self._lock:
-            self._faults.append(Fault(kind, path, times, after, per_url, retry_after, href))
+            self._faults.append(Fault(kind, path, times, after, per_url, retry_after, href, raw))
 
     def add_call(self, call: Record) -> None:
         """Log a call after the fact, as `POST /calls` does."""
@@ -535,6 +538,8 @@ class FakeAmplemarketAPI:
                     return self._send(status, {"error": "bad request", "request": echoed})
                 if fault.kind == "redirect":
                     return self._send(302, {}, {"Location": fault.href})
+                if fault.kind == "raw":
+                    return self._send_raw(fault.raw, logged)
                 if fault.kind == "reset":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -549,6 +554,16 @@ class FakeAmplemarketAPI:
                     body["_links"]["next"] = {"href": href}
                     return self._send(200, body)
                 return self._send(200, body, cut=fault.kind)
+
+            def _send_raw(self, raw: bytes, logged: LoggedRequest) -> None:
+                if b"{page}" in raw:
+                    payload = json.dumps(api.route(logged.path, logged.params)).encode()
+                    page = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    page += b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+                    raw = raw.replace(b"{page}", page)
+                self.close_connection = True
+                with contextlib.suppress(OSError):  # the client may give up first
+                    self.wfile.write(raw)
 
         return Handler
 
