@@ -44,7 +44,7 @@ from tap_amplemarket.tap import (
     failure_message,
     read_json_file,
 )
-from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
+from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted, checked_output
 
 if t.TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -225,10 +225,17 @@ def tap_config(config: t.Any) -> Json:
 def configured_streams(catalog: t.Any) -> dict[str, str]:
     """Configured stream name -> sync mode."""
     try:
-        return {entry["stream"]["name"]: str(entry["sync_mode"]) for entry in catalog["streams"]}
+        modes = {entry["stream"]["name"]: str(entry["sync_mode"]) for entry in catalog["streams"]}
     except (KeyError, TypeError) as exc:
         msg = f"The configured catalog is not an Airbyte ConfiguredAirbyteCatalog (no {exc})"
         raise InputError(msg) from None
+    if names := [name for name in modes if not isinstance(name, str)]:
+        msg = (
+            f"The configured catalog names a stream {names[0]!r}, not a stream name (text): "
+            "refresh the source schema"
+        )
+        raise InputError(msg)
+    return modes
 
 
 def singer_catalog(discovered: Json, selected: Collection[str]) -> Json:
@@ -386,29 +393,32 @@ def setup_logging() -> None:
     _setup_console_logging(log_level=_plugin_log_level(plugin_name=TapAmplemarket.name))
 
 
+def run_command(args: argparse.Namespace, writer: AirbyteWriter) -> None:
+    if args.command == "spec":
+        writer.emit(spec_message())
+        return
+    config = load_json(args.config, "config")
+    if isinstance(config, dict):
+        remember_secrets(config)  # from here on, scrub() hides them from every line
+    if args.command == "check":
+        check(config, writer, config.get("api_key") if isinstance(config, dict) else None)
+    elif args.command == "discover":
+        discover(config, writer)
+    else:
+        catalog = load_json(args.catalog, "catalog")
+        state = load_json(args.state, "state") if args.state else None
+        read(config, catalog, state, writer)
+        writer.answered = True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `source-amplemarket`."""
     args = parse_args(argv)
     setup_logging()
     writer = AirbyteWriter()
-    secret: t.Any = None
     try:
-        if args.command == "spec":
-            writer.emit(spec_message())
-            return
-        config = load_json(args.config, "config")
-        secret = config.get("api_key") if isinstance(config, dict) else None
-        if isinstance(config, dict):
-            remember_secrets(config)
-        if args.command == "check":
-            check(config, writer, secret)
-        elif args.command == "discover":
-            discover(config, writer)
-        else:
-            catalog = load_json(args.catalog, "catalog")
-            state = load_json(args.state, "state") if args.state else None
-            read(config, catalog, state, writer)
-            writer.answered = True
+        with checked_output():
+            run_command(args, writer)
     except Interrupted as interrupted:  # SIGTERM/SIGINT: the last STATE emitted is the resume point
         if writer.answered:  # PyAirbyte stops a source once it has read the answer
             logger.info("Stopped by %s after answering", interrupted.signal_name)
@@ -423,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(interrupted.signum, signal.SIG_DFL)
         os.kill(os.getpid(), interrupted.signum)
     except Exception as exc:
-        message = trace_error(exc, secret)
+        message = trace_error(exc, None)  # the secrets are remembered (see run_command)
         error = message["trace"]["error"]
         if "stack_trace" in error:
             logger.error("%s", error["stack_trace"].rstrip())

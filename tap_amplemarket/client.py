@@ -22,7 +22,7 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import Catalog, Metadata, RecordMessage
 from typing_extensions import override
 
 from tap_amplemarket import schemas
@@ -344,6 +344,30 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             warn=lambda message: self.log("%s", message, level=logging.WARNING),
         )
 
+    @override
+    def apply_catalog(self, catalog: Catalog) -> None:
+        # Singer makes key properties and the replication key `inclusion: automatic`, always
+        # emitted: without them a target cannot upsert, and the bookmark never moves.
+        super().apply_catalog(catalog)
+        if (entry := catalog.get_stream(self.name)) is None:
+            return
+        deselected = []
+        for name in [*self.primary_keys, *([self.replication_key] if self.replication_key else [])]:
+            metadata = entry.metadata.get(("properties", name))
+            if metadata is None or metadata.inclusion == Metadata.InclusionType.AUTOMATIC:
+                continue
+            metadata.inclusion = Metadata.InclusionType.AUTOMATIC
+            if metadata.selected is False:
+                deselected.append(name)
+        if deselected and self.selected:
+            self.log(
+                "%s: the catalog deselects %s, key or replication key: emitted anyway (Singer "
+                "includes those automatically); select them to silence this",
+                self.name,
+                " and ".join(deselected),
+                level=logging.WARNING,
+            )
+
     @cached_property
     def every_field_selected(self) -> bool:
         # Read on first record: by then the catalog's selection has been applied.
@@ -473,6 +497,12 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RateLimitedError(retry_after, self.path or "", response)
+        if status == HTTPStatus.NOT_MODIFIED:  # not a redirect: an answer to a cache check
+            msg = (
+                f"GET {self.path} was answered 304 Not Modified, though the tap asks for no "
+                "cache check: a cache or proxy at api_url answers, not the API; check api_url"
+            )
+            raise NotTheAPIError(msg)
         if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
             try:
                 scheme, host, port = origin(urljoin(response.url, response.headers["Location"]))

@@ -46,8 +46,9 @@ class ForeignLinkError(AmplemarketError, FatalAPIError):
 
 
 class NotTheAPIError(AmplemarketError):
-    """api_url has not answered as the Amplemarket API in this run, and a request kept
-    failing past FIRST_CONTACT_SECONDS (client.py)."""
+    """What answers at api_url is not the Amplemarket API (or nothing does): a request
+    failed past FIRST_CONTACT_SECONDS (client.py) before the API answered once, or a cache
+    answered 304."""
 
 
 class RateLimitedTooLongError(AmplemarketError):

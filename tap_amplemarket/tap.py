@@ -35,8 +35,8 @@ from tap_amplemarket.errors import (
     shown_url,
 )
 from tap_amplemarket.throttle import PacedLimiter
-from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
-from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
+from tap_amplemarket.timefmt import format_datetime, isoformat_z, parse_timestamp, read_instant
+from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted, checked_output
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -206,6 +206,15 @@ class TapAmplemarket(Tap):
         if errors := config_errors(self.config):
             raise ConfigValidationError("Config validation failed", errors=list(map(scrub, errors)))
 
+    def _normalize_dates(self) -> None:
+        """start_date and end_date in the normal form (timefmt's), as the bookmark is (see
+        checked_state): the SDK reads them with its own parser, which refuses RFC 3339 forms
+        such as a lowercase "z", and compares bookmarks as text."""
+        for key in ("start_date", "end_date"):
+            value = self.config.get(key)
+            if isinstance(value, str) and (instant := read_instant(value)) is not None:
+                self._config[key] = format_datetime(instant[0])  # the SDK has no setter
+
     @classmethod
     def settings_jsonschema(cls) -> dict[str, t.Any]:
         """Every setting the tap reads, its own and the SDK's built-in ones, as --about lists."""
@@ -241,6 +250,7 @@ class TapAmplemarket(Tap):
     @override
     def discover_streams(self) -> list[Stream]:
         sdk_logs.quiet(logging.getLogger("singer_sdk"))  # where the state helper logs
+        self._normalize_dates()  # before each stream copies the config
         found: list[Stream] = []
         for stream_type in STREAM_TYPES:
             stream = stream_type(tap=self)
@@ -376,6 +386,8 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
             EARLIEST_DATE.year,
         )
         del calls["replication_key_value"]
+    else:  # in the normal form: the SDK's parser, and its text comparisons, read no other
+        calls["replication_key_value"] = format_datetime(bookmark)
     return state
 
 
@@ -593,7 +605,8 @@ def main() -> None:
         TapAmplemarket.logger.error("%s", message)
         sys.exit(1)
     try:
-        TapAmplemarket.cli()
+        with checked_output():
+            TapAmplemarket.cli()
     except Interrupted as interrupted:
         TapAmplemarket.logger.error(
             "Interrupted by %s: the next run resumes from the last STATE emitted",
