@@ -22,7 +22,7 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
-from singer_sdk.singerlib import Catalog, Metadata, RecordMessage
+from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tap_amplemarket import schemas
@@ -343,30 +343,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             ignored=self.ignored_fields,
             warn=lambda message: self.log("%s", message, level=logging.WARNING),
         )
-
-    @override
-    def apply_catalog(self, catalog: Catalog) -> None:
-        # Singer makes key properties and the replication key `inclusion: automatic`, always
-        # emitted: without them a target cannot upsert, and the bookmark never moves.
-        super().apply_catalog(catalog)
-        if (entry := catalog.get_stream(self.name)) is None:
-            return
-        deselected = []
-        for name in [*self.primary_keys, *([self.replication_key] if self.replication_key else [])]:
-            metadata = entry.metadata.get(("properties", name))
-            if metadata is None or metadata.inclusion == Metadata.InclusionType.AUTOMATIC:
-                continue
-            metadata.inclusion = Metadata.InclusionType.AUTOMATIC
-            if metadata.selected is False:
-                deselected.append(name)
-        if deselected and self.selected:
-            self.log(
-                "%s: the catalog deselects %s, key or replication key: emitted anyway (Singer "
-                "includes those automatically); select them to silence this",
-                self.name,
-                " and ".join(deselected),
-                level=logging.WARNING,
-            )
 
     @cached_property
     def every_field_selected(self) -> bool:

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.singerlib import Catalog, Metadata, StreamMetadata
 from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
@@ -215,6 +216,14 @@ class TapAmplemarket(Tap):
             if isinstance(value, str) and (instant := read_instant(value)) is not None:
                 self._config[key] = format_datetime(instant[0])  # the SDK has no setter
 
+    @override
+    def setup_mapper(self) -> None:
+        # Before the mapper reads the input catalog into each stream's SCHEMA.
+        if self.input_catalog is not None:
+            for warning in include_keys(self.input_catalog):
+                self.logger.warning("%s", warning)
+        super().setup_mapper()
+
     @classmethod
     def settings_jsonschema(cls) -> dict[str, t.Any]:
         """Every setting the tap reads, its own and the SDK's built-in ones, as --about lists."""
@@ -260,6 +269,37 @@ class TapAmplemarket(Tap):
             sdk_logs.quiet(stream.logger)
             found.append(stream)
         return found
+
+
+def include_keys(catalog: Catalog) -> list[str]:
+    """Mark every stream's key properties and replication key `inclusion: automatic`, as
+    Singer has them: always emitted (without them a target cannot upsert, and the bookmark
+    never moves), whatever the catalog says. A warning for each selected stream whose
+    catalog deselected some."""
+    warnings = []
+    for entry in catalog.streams:
+        root = entry.metadata.get(())
+        stream = root if isinstance(root, StreamMetadata) else StreamMetadata()
+        keys = [
+            *(entry.key_properties or stream.table_key_properties or ()),
+            entry.replication_key or stream.replication_key,
+            *(stream.valid_replication_keys or ()),
+        ]
+        deselected = []
+        for name in dict.fromkeys(key for key in keys if key):
+            metadata = entry.metadata.get(("properties", name))
+            if metadata is None or metadata.inclusion == Metadata.InclusionType.AUTOMATIC:
+                continue
+            metadata.inclusion = Metadata.InclusionType.AUTOMATIC
+            if metadata.selected is False:
+                deselected.append(name)
+        if deselected and entry.metadata.resolve_selection().get((), True):
+            warnings.append(
+                f"{entry.tap_stream_id}: the catalog deselects {' and '.join(deselected)}, key "
+                "or replication key: emitted anyway (Singer includes those automatically); "
+                "select them to silence this"
+            )
+    return warnings
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:

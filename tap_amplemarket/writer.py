@@ -8,6 +8,7 @@ import atexit
 import contextlib
 import errno
 import os
+import select
 import signal
 import sys
 import typing as t
@@ -60,19 +61,34 @@ def output_failure(exc: OSError) -> OutputError:
 OUTPUT_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT})
 
 
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        raise output_failure(exc) from None
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe or socket whose reader has closed it."""
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__ or sys.stdout, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or no stdout
+        return False
+
+
 @contextlib.contextmanager
 def checked_output() -> Iterator[None]:
     """Run the block, then flush stdout, where Python would only print a traceback at exit;
     a write to stdout that fails (a `print` of the SDK's too) raises OutputError."""
     try:
         yield
-        sys.stdout.flush()
+        _flush_stdout()
     except SystemExit as done:
-        if not done.code:
-            try:
-                sys.stdout.flush()
-            except OSError as exc:
-                raise output_failure(exc) from None
+        if done.code and _reader_gone():  # click's main exits 1 on EPIPE, saying nothing
+            raise output_failure(BrokenPipeError(errno.EPIPE, "Broken pipe")) from None
+        _flush_stdout()
         raise
     except OSError as exc:
         if exc.errno not in OUTPUT_ERRNOS:
