@@ -44,8 +44,8 @@ class OutputError(AmplemarketError):
 def output_failure(exc: OSError) -> OutputError:
     """The one line for `exc`, raised writing stdout; stdout then goes to /dev/null, so that
     nothing left in its buffers fails again at exit (a traceback Python prints itself)."""
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), sys.stdout.fileno())
+    with open(os.devnull, "wb") as devnull, contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull.fileno(), sys.stdout.fileno())  # no fileno: not a real stdout
     resume = "the next run resumes from the last STATE the target saved"
     if exc.errno == errno.EPIPE:
         msg = f"The target stopped reading the tap's output (stdout closed): see its log; {resume}"
