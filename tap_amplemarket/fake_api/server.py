@@ -7,8 +7,9 @@ sample data leaves out, from records made from the stream's schema (generate.py)
 
 Faults are injected through one method, `fail_next` (the kinds are in FAULT_KINDS): 404s,
 429s with any Retry-After, 503s, connection resets, bodies cut short or dripped a byte at a
-time, error bodies that echo the request's Authorization header, redirects, and next links
-rewritten to other hosts or back to pages already served. What is not a fault is set when
+time, error bodies that echo the request's Authorization header, redirects, next links
+rewritten to other hosts or back to pages already served, and raw bytes (an interim 1xx
+before the page, a 304, an HTML page). What is not a fault is set when
 the fake is made: latency, a request quota, a request budget, a path prefix.
 """
 
