@@ -35,6 +35,8 @@ from tap_amplemarket.errors import (
     BadStateError,
     EndpointNotAvailableError,
     redact,
+    remember_secrets,
+    scrub,
 )
 from tap_amplemarket.tap import (
     TapAmplemarket,
@@ -42,7 +44,7 @@ from tap_amplemarket.tap import (
     failure_message,
     read_json_file,
 )
-from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
+from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted, checked_output
 
 if t.TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -90,6 +92,11 @@ def describe_failure(exc: BaseException) -> Failure | None:
     if isinstance(exc, (AuthenticationError, BadStateError)):
         return Failure("config_error", message)
     return Failure("system_error", message)
+
+
+def hide(text: str, secret: t.Any) -> str:
+    """`text` without `secret` nor any other secret this process was given (see `scrub`)."""
+    return scrub(redact(text, secret))
 
 
 #: The messages that answer `spec`, `check` and `discover`.
@@ -218,10 +225,17 @@ def tap_config(config: t.Any) -> Json:
 def configured_streams(catalog: t.Any) -> dict[str, str]:
     """Configured stream name -> sync mode."""
     try:
-        return {entry["stream"]["name"]: str(entry["sync_mode"]) for entry in catalog["streams"]}
+        modes = {entry["stream"]["name"]: str(entry["sync_mode"]) for entry in catalog["streams"]}
     except (KeyError, TypeError) as exc:
         msg = f"The configured catalog is not an Airbyte ConfiguredAirbyteCatalog (no {exc})"
         raise InputError(msg) from None
+    if names := [name for name in modes if not isinstance(name, str)]:
+        msg = (
+            f"The configured catalog names a stream {names[0]!r}, not a stream name (text): "
+            "refresh the source schema"
+        )
+        raise InputError(msg)
+    return modes
 
 
 def singer_catalog(discovered: Json, selected: Collection[str]) -> Json:
@@ -289,12 +303,12 @@ def check(config: Json, writer: AirbyteWriter, secret: t.Any) -> None:
         next(iter(stream.request_records(None)), None)
     except EndpointNotAvailableError as exc:
         message = f"{exc}; or api_url is not the API's base URL: check api_url"
-        status: Json = {"status": "FAILED", "message": redact(message, secret)}
+        status: Json = {"status": "FAILED", "message": hide(message, secret)}
     except Exception as exc:
         failure = describe_failure(exc)
         if failure is None:
             raise
-        status = {"status": "FAILED", "message": redact(failure.message, secret)}
+        status = {"status": "FAILED", "message": hide(failure.message, secret)}
     else:
         status = {"status": "SUCCEEDED"}
     if status["status"] == "FAILED":
@@ -343,11 +357,11 @@ def trace_error(exc: BaseException, secret: t.Any) -> Json:
             "message": f"source-amplemarket stopped on an unexpected error "
             f"({type(exc).__name__}): a bug, please report it with the log",
             "failure_type": "system_error",
-            "internal_message": redact(" ".join(str(exc).split()), secret),
-            "stack_trace": redact("".join(traceback.format_exception(exc)), secret),
+            "internal_message": hide(" ".join(str(exc).split()), secret),
+            "stack_trace": hide("".join(traceback.format_exception(exc)), secret),
         }
     else:
-        error = {"message": redact(failure.message, secret), "failure_type": failure.failure_type}
+        error = {"message": hide(failure.message, secret), "failure_type": failure.failure_type}
     return {
         "type": "TRACE",
         "trace": {"type": "ERROR", "emitted_at": time.time() * 1000, "error": error},
@@ -379,27 +393,32 @@ def setup_logging() -> None:
     _setup_console_logging(log_level=_plugin_log_level(plugin_name=TapAmplemarket.name))
 
 
+def run_command(args: argparse.Namespace, writer: AirbyteWriter) -> None:
+    if args.command == "spec":
+        writer.emit(spec_message())
+        return
+    config = load_json(args.config, "config")
+    if isinstance(config, dict):
+        remember_secrets(config)  # from here on, scrub() hides them from every line
+    if args.command == "check":
+        check(config, writer, config.get("api_key") if isinstance(config, dict) else None)
+    elif args.command == "discover":
+        discover(config, writer)
+    else:
+        catalog = load_json(args.catalog, "catalog")
+        state = load_json(args.state, "state") if args.state else None
+        read(config, catalog, state, writer)
+        writer.answered = True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point `source-amplemarket`."""
     args = parse_args(argv)
     setup_logging()
     writer = AirbyteWriter()
-    secret: t.Any = None
     try:
-        if args.command == "spec":
-            writer.emit(spec_message())
-            return
-        config = load_json(args.config, "config")
-        secret = config.get("api_key") if isinstance(config, dict) else None
-        if args.command == "check":
-            check(config, writer, secret)
-        elif args.command == "discover":
-            discover(config, writer)
-        else:
-            catalog = load_json(args.catalog, "catalog")
-            state = load_json(args.state, "state") if args.state else None
-            read(config, catalog, state, writer)
-            writer.answered = True
+        with checked_output():
+            run_command(args, writer)
     except Interrupted as interrupted:  # SIGTERM/SIGINT: the last STATE emitted is the resume point
         if writer.answered:  # PyAirbyte stops a source once it has read the answer
             logger.info("Stopped by %s after answering", interrupted.signal_name)
@@ -414,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(interrupted.signum, signal.SIG_DFL)
         os.kill(os.getpid(), interrupted.signum)
     except Exception as exc:
-        message = trace_error(exc, secret)
+        message = trace_error(exc, None)  # the secrets are remembered (see run_command)
         error = message["trace"]["error"]
         if "stack_trace" in error:
             logger.error("%s", error["stack_trace"].rstrip())

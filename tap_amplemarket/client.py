@@ -34,13 +34,16 @@ from tap_amplemarket.errors import (
     AuthenticationError,
     EndpointNotAvailableError,
     ForeignLinkError,
+    NotTheAPIError,
     RateLimitedError,
     describe_api_errors,
     parse_retry_after,
     printable,
+    shorten,
+    shown_url,
 )
 from tap_amplemarket.progress import StreamStats, plural
-from tap_amplemarket.retries import RetryPolicy
+from tap_amplemarket.retries import RETRIABLE, RetryPolicy
 from tap_amplemarket.throttle import PacedLimiter
 
 if t.TYPE_CHECKING:
@@ -184,6 +187,8 @@ def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
+#: Seconds of retries before giving up on an api_url that has not answered yet in this run.
+FIRST_CONTACT_SECONDS = 15.0
 #: Pages in a row that link on but hold no record not read before, after which paging stops.
 MAX_PAGES_WITH_NOTHING_NEW = 5
 #: The page size every example of the docs shows as the default, and /mailboxes' maximum:
@@ -324,7 +329,7 @@ def next_href(body: dict[str, t.Any], page_url: str) -> str | None:
     if isinstance(href, str) and href:
         return href
     where = urlsplit(page_url).path
-    shown = printable(json.dumps(next_link, default=str))[:200]
+    shown = shorten(json.dumps(next_link, default=str), 200)
     msg = (
         f"Response from {where} has a next link the tap cannot read ({shown}; expected "
         '{"href": "..."}): stopping, so that the rest of the listing is not skipped; report '
@@ -356,7 +361,7 @@ def check_page(response: requests.Response, key: str, path: str) -> None:
             if key not in body
             else f"{key!r} is {type(records).__name__}"
         )
-        msg = f"Response from {path} has no {key!r} list ({printable(found)[:200]})"
+        msg = f"Response from {path} has no {key!r} list ({shorten(found, 200)})"
         raise RetriableAPIError(msg, response)
 
 
@@ -440,7 +445,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         session = DeadlineSession(self.timeout)
         # Honour HTTP(S)_PROXY/NO_PROXY, but read them once: requests otherwise rescans the
         # whole environment on every send (15% of a sync's CPU). Every URL is on url_base.
-        session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
+        # Only for https, which a proxy tunnels unread: plain http (loopback only) would hand
+        # the proxy the key in clear, and a proxy cannot reach this machine's loopback anyway.
+        if urlsplit(self.url_base).scheme == "https":
+            session.proxies.update(requests.utils.get_environ_proxies(self.url_base))
         session.trust_env = False
         return session
 
@@ -537,7 +545,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         # Records after it may be unread: ending the listing there would lose them silently
         # (and, for calls, a checkpoint would move the bookmark past them).
         msg = (
-            f"{self.name}: Amplemarket's next link {printable(href)[:300]} leads back to a page "
+            f"{self.name}: Amplemarket's next link {shorten(href, 300)} leads back to a page "
             f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing "
             "new: stopping, so that nothing is skipped; report it to Amplemarket"
         )
@@ -602,6 +610,12 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RateLimitedError(retry_after, self.path or "", response)
+        if status == HTTPStatus.NOT_MODIFIED:  # not a redirect: an answer to a cache check
+            msg = (
+                f"GET {self.path} was answered 304 Not Modified, though the tap asks for no "
+                "cache check: a cache or proxy at api_url answers, not the API; check api_url"
+            )
+            raise NotTheAPIError(msg)
         if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
             try:
                 scheme, host, port = origin(urljoin(response.url, response.headers["Location"]))
@@ -640,6 +654,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             max_attempts=self.backoff_max_tries(),
             waits=self._backoff_waits,
             on_retry=self._log_retry,
+            give_up_after=self._first_contact_budget,
         )
         where = f"GET {self.path}"
 
@@ -656,6 +671,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 except PageSizeRefusedError as refused:
                     self._smaller_page_size(str(prepared_request.url), refused)
                     continue  # the same page (same cursor), smaller
+                except RETRIABLE as exc:
+                    if self._first_contact_budget(exc) is None:
+                        raise
+                    raise NotTheAPIError(self._not_the_api(where, exc)) from None
                 self._report_page_size()
                 return response
 
@@ -715,6 +734,26 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self._page_size_refused,
             settled,
             level=logging.WARNING,
+        )
+
+    def _first_contact_budget(self, failure: Exception) -> float | None:
+        """Seconds of retries a failure gets before the API has answered once in this run: a
+        wrong api_url must say so in seconds. A 429 is the API answering: it waits as usual."""
+        if self.api_answers.answered or isinstance(failure, RateLimitedError):
+            return None
+        return FIRST_CONTACT_SECONDS
+
+    def _not_the_api(self, where: str, failure: Exception) -> str:
+        if isinstance(failure, RetriableAPIError) and failure.response is not None:
+            kind = failure.response.headers.get("Content-Type") or "no Content-Type"
+            cause = f"{failure}; {kind}"
+        elif isinstance(failure, requests.exceptions.Timeout):
+            cause = f"no complete answer within {self.timeout}s"
+        else:
+            cause = f"could not connect: {type(failure).__name__}"
+        return (
+            f"api_url {shown_url(self.url_base)} has not answered {where} as the Amplemarket "
+            f"API ({cause}): check api_url (if it is right, the API may be down: try again later)"
         )
 
     def _backoff_waits(self) -> Iterator[float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.client
 import itertools
 import socket
 import threading
@@ -23,6 +24,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from tap_amplemarket.errors import AmplemarketError
+from tap_amplemarket.interim import FinalResponse
 
 
 class _Deadline:
@@ -106,9 +108,11 @@ _current = threading.local()
 
 
 class _DeadlineConnectionMixin:
-    """Hands the connection's socket to the deadline of the request using it."""
+    """Hands the connection's socket to the deadline of the request using it (and reads
+    past interim 1xx responses: see interim.py)."""
 
     sock: socket.socket | None
+    response_class: type[http.client.HTTPResponse] = FinalResponse
 
     def request(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().request(*args, **kwargs)  # type: ignore[misc]  # connects if needed

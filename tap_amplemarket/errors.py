@@ -8,6 +8,8 @@ import math
 import re
 import time
 import typing as t
+import urllib.request
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import msgspec
 import requests
@@ -41,6 +43,12 @@ class EndpointNotAvailableError(APIRequestError):
 
 class ForeignLinkError(AmplemarketError, FatalAPIError):
     """A next link or redirect points away from api_url's origin: the key must not follow."""
+
+
+class NotTheAPIError(AmplemarketError):
+    """What answers at api_url is not the Amplemarket API (or nothing does): a request
+    failed past FIRST_CONTACT_SECONDS (client.py) before the API answered once, or a cache
+    answered 304."""
 
 
 class RateLimitedTooLongError(AmplemarketError):
@@ -84,55 +92,105 @@ def redact(text: str, secret: t.Any) -> str:
 
 
 class SecretFilter(logging.Filter):
-    """Redacts the key from every log line, tracebacks included, whatever put it there
-    (e.g. an error body that echoes the request's Authorization header)."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
+    """Redacts every secret this process was given (see `remember_secrets`) from every log
+    line, tracebacks included, whatever put it there (e.g. an error body that echoes the
+    request's Authorization header)."""
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.secret in message:
-            record.msg, record.args = redact(message, self.secret), ()
+        if (scrubbed := scrub(message)) != message:
+            record.msg, record.args = scrubbed, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and self.secret in record.exc_text:
-            record.exc_text = redact(record.exc_text, self.secret)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
         return True
 
 
-#: Every key this process was given (see redact_logs): `scrub` hides them all.
+SECRET_FILTER = SecretFilter()
+
+#: Every secret this process was given (see remember_secrets): `scrub` hides them all.
 _SECRETS: set[str] = set()
+#: The userinfo of a URL (`//user:password@`): hidden whatever its length.
+_USERINFO = re.compile(r"(?<=//)[^/?#\s@]+@")
 
 
 def scrub(text: str) -> str:
-    """`text` without any key this process was given. Call it before cutting a text short:
-    a key cut in two no longer matches, and its first part would show."""
-    for secret in _SECRETS:
+    """`text` without any secret this process was given, nor any URL's userinfo. Call it
+    before cutting a text short (`shorten` does): a secret cut in two no longer matches,
+    and its first part would show."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # a secret holding another
         text = redact(text, secret)
-    return text
+    return _USERINFO.sub("***@", text)
+
+
+def url_secrets(url: str) -> set[str]:
+    """What a URL carries that must not be shown: its userinfo (the user alone too, when it
+    has no password: a token) and its query's values, as written and decoded."""
+    try:
+        parts = urlsplit(url)
+        found = {value for _, value in parse_qsl(parts.query)}
+        userinfo, _, _ = parts.netloc.rpartition("@")
+        if userinfo:
+            user, colon, password = userinfo.partition(":")
+            found |= {userinfo, password} if colon else {user}
+    except ValueError:
+        return set()
+    return found | {unquote(secret) for secret in found}
+
+
+def proxy_urls() -> list[str]:
+    """The proxies the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY...)."""
+    return list(urllib.request.getproxies_environment().values())
+
+
+def remember_secrets(config: t.Mapping[str, t.Any]) -> None:
+    """Hide from every log line and error (`scrub`) the key, what api_url carries in its
+    userinfo or query, and the credentials of the environment's proxies; install the log
+    filter on every handler of the root logger (where the SDK logs)."""
+    secrets = set()
+    if (key := config.get("api_key")) is not None:  # of any type: a wrong one is quoted
+        secrets.add(str(key))
+    if isinstance(api_url := config.get("api_url"), str):
+        secrets |= url_secrets(api_url)
+    for proxy in proxy_urls():
+        secrets |= url_secrets(proxy)
+    _SECRETS.update(s for s in secrets if len(s) >= MIN_REDACTED_LENGTH)
+    for handler in logging.getLogger().handlers:
+        if SECRET_FILTER not in handler.filters:
+            handler.addFilter(SECRET_FILTER)
 
 
 def redact_logs(secret: str) -> None:
-    """Install a SecretFilter on every handler of the root logger (where the SDK logs), and
-    remember `secret` for `scrub`."""
-    if len(secret) < MIN_REDACTED_LENGTH:
-        return
-    _SECRETS.add(secret)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, SecretFilter) and f.secret == secret for f in handler.filters):
-            handler.addFilter(SecretFilter(secret))
+    """Hide `secret` from every log line and error (see remember_secrets)."""
+    remember_secrets({"api_key": secret})
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be printed: without its userinfo and query (either may hold a secret)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "(a URL that cannot be read)"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def printable(text: str) -> str:
-    """`text` with control characters (line breaks above all) escaped: what the API sends
-    must not start a log line of its own, which could pass for one of the tap's."""
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    """`text` without secrets (`scrub`) and with control characters (line breaks above all)
+    escaped: what the API sends must not start a log line of its own, which could pass for
+    one of the tap's."""
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), scrub(text))
+
+
+def shorten(text: str, limit: int) -> str:
+    """`printable(text)` cut to `limit` characters: secrets are hidden before the cut, so
+    that none is cut in two and half shown."""
+    return printable(text)[:limit]
 
 
 def describe_api_errors(response: requests.Response) -> str:
@@ -153,9 +211,9 @@ def describe_api_errors(response: requests.Response) -> str:
         )
         parts.append(f"{text} (parameter: {where})" if where else text)
     if parts:
-        return printable(scrub("; ".join(parts)))
+        return printable("; ".join(parts))
     text = response.text or response.reason or "no details given"
-    return printable(scrub(" ".join(text.split()))[:200])
+    return shorten(" ".join(text.split()), 200)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -43,7 +43,10 @@ class RetryPolicy:
       not counted as an attempt, up to MAX_RATE_LIMIT_WAIT_SECONDS in all (asked for, or
       spent since the first 429);
     - anything else retriable (including a 429 whose Retry-After is missing, zero or
-      negative): counted, backed off by `waits`, at most `max_attempts` attempts.
+      negative): counted, backed off by `waits`, at most `max_attempts` attempts;
+    - when `give_up_after(failure)` says a number of seconds, no retry starts whose wait
+      would end later than that after the first attempt (an api_url that has not answered yet must
+      fail in seconds, not minutes).
     """
 
     limiter: PacedLimiter
@@ -54,6 +57,7 @@ class RetryPolicy:
     max_rate_limit_wait: float = dataclasses.field(
         default_factory=lambda: MAX_RATE_LIMIT_WAIT_SECONDS
     )
+    give_up_after: Callable[[Exception], float | None] = lambda failure: None
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -63,6 +67,7 @@ class RetryPolicy:
         rate_limited_for = 0.0
         first_rate_limited: float | None = None
         waits: Iterator[float] | None = None
+        started = self.clock()
         while True:
             tries += 1
             self.limiter.acquire()
@@ -97,5 +102,8 @@ class RetryPolicy:
             if waits is None:
                 waits = self.waits()
             wait = next(waits)
+            budget = self.give_up_after(failure)
+            if budget is not None and self.clock() - started + wait > budget:
+                raise failure
             self.on_retry(where, wait, tries, failure)
             self.sleep(wait)

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.singerlib import Catalog, Metadata, StreamMetadata
 from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
@@ -29,13 +30,14 @@ from tap_amplemarket.errors import (
     ENDS_IN_ONE_LINE,
     AmplemarketError,
     BadStateError,
-    redact,
-    redact_logs,
+    remember_secrets,
     scrub,
+    shorten,
+    shown_url,
 )
 from tap_amplemarket.throttle import PacedLimiter
-from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
-from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted
+from tap_amplemarket.timefmt import format_datetime, isoformat_z, parse_timestamp, read_instant
+from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted, checked_output
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -201,21 +203,38 @@ class TapAmplemarket(Tap):
             # JSON Schema messages quote the offending value: never let that be the key. The
             # SDK validates inside its constructor and keeps the raw config only in `_config`.
             config = getattr(self, "_config", {})
+            remember_secrets(config)
             as_text = numbers_given_as_text(config, self.settings_jsonschema())
             errors = [  # a number given as text: its hint says what the type error says, and why
-                with_fix(redact(error, config.get("api_key")))
+                with_fix(scrub(error))
                 for error in exc.errors
                 if not any(error.endswith(f"in config[{name!r}]") for name in as_text)
             ]
             errors += as_text.values()
             errors += unknown_settings(config, self.settings_jsonschema())  # e.g. api_kye
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
+        remember_secrets(self.config)
         for warning in unknown_settings(self.config, self.settings_jsonschema()):
             self.logger.warning("%s", warning)
         if errors := config_errors(self.config):
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        if isinstance(key := self.config.get("api_key"), str):  # --discover may run without
-            redact_logs(key)
+            raise ConfigValidationError("Config validation failed", errors=list(map(scrub, errors)))
+
+    def _normalize_dates(self) -> None:
+        """start_date and end_date in the normal form (timefmt's), as the bookmark is (see
+        checked_state): the SDK reads them with its own parser, which refuses RFC 3339 forms
+        such as a lowercase "z", and compares bookmarks as text."""
+        for key in ("start_date", "end_date"):
+            value = self.config.get(key)
+            if isinstance(value, str) and (instant := read_instant(value)) is not None:
+                self._config[key] = format_datetime(instant[0])  # the SDK has no setter
+
+    @override
+    def setup_mapper(self) -> None:
+        # Before the mapper reads the input catalog into each stream's SCHEMA.
+        if self.input_catalog is not None:
+            for warning in include_keys(self.input_catalog):
+                self.logger.warning("%s", warning)
+        super().setup_mapper()
 
     @classmethod
     def settings_jsonschema(cls) -> dict[str, t.Any]:
@@ -238,10 +257,8 @@ class TapAmplemarket(Tap):
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        try:
-            checked = checked_state(state)
-        except BadStateError as exc:  # it quotes the state, which could hold the key
-            raise BadStateError(redact(str(exc), self.config.get("api_key"))) from None
+        remember_secrets(self.config)  # the SDK loads the state before __init__ returns
+        checked = checked_state(state)  # its errors quote the state, secrets hidden
         super().load_state(checked)
 
     @override
@@ -254,6 +271,7 @@ class TapAmplemarket(Tap):
     @override
     def discover_streams(self) -> list[Stream]:
         sdk_logs.quiet(logging.getLogger("singer_sdk"))  # where the state helper logs
+        self._normalize_dates()  # before each stream copies the config
         found: list[Stream] = []
         for stream_type in STREAM_TYPES:
             stream = stream_type(tap=self)
@@ -263,6 +281,37 @@ class TapAmplemarket(Tap):
             sdk_logs.quiet(stream.logger)
             found.append(stream)
         return found
+
+
+def include_keys(catalog: Catalog) -> list[str]:
+    """Mark every stream's key properties and replication key `inclusion: automatic`, as
+    Singer has them: always emitted (without them a target cannot upsert, and the bookmark
+    never moves), whatever the catalog says. A warning for each selected stream whose
+    catalog deselected some."""
+    warnings = []
+    for entry in catalog.streams:
+        root = entry.metadata.get(())
+        stream = root if isinstance(root, StreamMetadata) else StreamMetadata()
+        keys = [
+            *(entry.key_properties or stream.table_key_properties or ()),
+            entry.replication_key or stream.replication_key,
+            *(stream.valid_replication_keys or ()),
+        ]
+        deselected = []
+        for name in dict.fromkeys(key for key in keys if key):
+            metadata = entry.metadata.get(("properties", name))
+            if metadata is None or metadata.inclusion == Metadata.InclusionType.AUTOMATIC:
+                continue
+            metadata.inclusion = Metadata.InclusionType.AUTOMATIC
+            if metadata.selected is False:
+                deselected.append(name)
+        if deselected and entry.metadata.resolve_selection().get((), True):
+            warnings.append(
+                f"{entry.tap_stream_id}: the catalog deselects {' and '.join(deselected)}, key "
+                "or replication key: emitted anyway (Singer includes those automatically); "
+                "select them to silence this"
+            )
+    return warnings
 
 
 def unknown_settings(config: t.Mapping[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
@@ -342,7 +391,7 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
         )
         raise BadStateError(msg)
     if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
-        msg = f"The state is not a Singer state object ({str(state)[:80]!r}): {fix}"
+        msg = f"The state is not a Singer state object ({shorten(str(state), 80)!r}): {fix}"
         raise BadStateError(msg)
     if state and "bookmarks" not in state:
         msg = f"The state has no bookmarks (keys: {', '.join(map(str, state))}): {fix}"
@@ -356,7 +405,7 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
             and isinstance(markers, dict)
         ):
             msg = f"The state of stream {stream_name} is not a bookmark ({stream_state!r}): {fix}"
-            raise BadStateError(msg[:500])
+            raise BadStateError(shorten(msg, 500))
     calls = state.get("bookmarks", {}).get(streams.CallsStream.name, {})
     value = calls.get("replication_key_value")
     if value is None:
@@ -389,6 +438,8 @@ def checked_state(state: t.Any) -> dict[str, t.Any]:
             EARLIEST_DATE.year,
         )
         del calls["replication_key_value"]
+    else:  # in the normal form: the SDK's parser, and its text comparisons, read no other
+        calls["replication_key_value"] = format_datetime(bookmark)
     return state
 
 
@@ -516,11 +567,11 @@ def api_url_errors(api_url: str) -> list[str]:
     if "\\" in api_url or host.strip("[]") != hostname:
         return [f"api_url {api_url!r} names its host ambiguously (a backslash?): write it plainly"]
     if url.query or url.fragment:
-        return [f"api_url {api_url!r} has a query or fragment: give the base URL alone"]
+        return [f"api_url {shown_url(api_url)!r} has a query or fragment: give the base URL alone"]
     if scheme == "http" and not is_loopback(hostname):
         return [
-            f"api_url {api_url!r} is plain http to another machine: the API key would cross "
-            "the network unencrypted; use https://"
+            f"api_url {shown_url(api_url)!r} is plain http to another machine: the API key "
+            "would cross the network unencrypted; use https://"
         ]
     return []
 
@@ -536,12 +587,12 @@ def failure_message(exc: BaseException) -> str | None:
     else:
         request = getattr(exc, "request", None)
         parts = urlparse(str(getattr(request, "url", "") or ""))
-        at = f" at {parts.scheme}://{parts.netloc}" if parts.netloc else ""
+        at = f" at {shown_url(f'{parts.scheme}://{parts.netloc}')}" if parts.netloc else ""
         message = (
             f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
             "check api_url and the network"
         )
-    return scrub(" ".join(message.split()))[:500]  # bodies can span many lines
+    return shorten(" ".join(message.split()), 500)  # bodies can span many lines
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:
@@ -607,7 +658,8 @@ def main() -> None:
         TapAmplemarket.logger.error("%s", message)
         sys.exit(1)
     try:
-        TapAmplemarket.cli()
+        with checked_output():
+            TapAmplemarket.cli()
     except Interrupted as interrupted:
         TapAmplemarket.logger.error(
             "Interrupted by %s: the next run resumes from the last STATE emitted",

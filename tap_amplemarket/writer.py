@@ -5,6 +5,10 @@ writes, never inside one."""
 from __future__ import annotations
 
 import atexit
+import contextlib
+import errno
+import os
+import select
 import signal
 import sys
 import typing as t
@@ -13,7 +17,11 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
+from tap_amplemarket.errors import AmplemarketError
+
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from singer_sdk.singerlib.encoding.simple import Message
 
 CHUNK_BYTES = 1 << 16
@@ -27,6 +35,65 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
         self.signum = signum
         self.signal_name = signal.Signals(signum).name
         self.exit_code = 128 + signum
+
+
+class OutputError(AmplemarketError):
+    """stdout cannot be written: the target closed its end, or the disk is full."""
+
+
+def output_failure(exc: OSError) -> OutputError:
+    """The one line for `exc`, raised writing stdout; stdout then goes to /dev/null, so that
+    nothing left in its buffers fails again at exit (a traceback Python prints itself)."""
+    with open(os.devnull, "wb") as devnull, contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull.fileno(), sys.stdout.fileno())  # no fileno: not a real stdout
+    resume = "the next run resumes from the last STATE the target saved"
+    if exc.errno == errno.EPIPE:
+        msg = f"The target stopped reading the tap's output (stdout closed): see its log; {resume}"
+    elif exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+        msg = f"No space left where the tap's output (stdout) is written: free some; {resume}"
+    else:
+        msg = f"Cannot write the tap's output (stdout): {exc.strerror}; {resume}"
+    return OutputError(msg)
+
+
+#: What a write to stdout fails with when it cannot succeed: the reader has gone, the disk
+#: is full (the tap writes no file of its own).
+OUTPUT_ERRNOS = frozenset({errno.EPIPE, errno.ENOSPC, errno.EDQUOT})
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        raise output_failure(exc) from None
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe or socket whose reader has closed it."""
+    try:
+        poller = select.poll()
+        poller.register(sys.__stdout__ or sys.stdout, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or no stdout
+        return False
+
+
+@contextlib.contextmanager
+def checked_output() -> Iterator[None]:
+    """Run the block, then flush stdout, where Python would only print a traceback at exit;
+    a write to stdout that fails (a `print` of the SDK's too) raises OutputError."""
+    try:
+        yield
+        _flush_stdout()
+    except SystemExit as done:
+        if done.code and _reader_gone():  # click's main exits 1 on EPIPE, saying nothing
+            raise output_failure(BrokenPipeError(errno.EPIPE, "Broken pipe")) from None
+        _flush_stdout()
+        raise
+    except OSError as exc:
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        raise output_failure(exc) from None
 
 
 class CheckpointFlushingWriter(MsgSpecWriter):
@@ -44,7 +111,8 @@ class CheckpointFlushingWriter(MsgSpecWriter):
         self._pending = bytearray()
         self._writing = False
         self._signal: int | None = None
-        atexit.register(self.flush)
+        self._broken = False  # stdout failed: nothing more can be written
+        atexit.register(self._flush_at_exit)
 
     @override
     def write_message(self, message: Message) -> None:
@@ -53,17 +121,31 @@ class CheckpointFlushingWriter(MsgSpecWriter):
             self.flush()
 
     def flush(self) -> None:
+        if self._broken:
+            self._pending.clear()
+            return
         self._writing = True
         try:
             if self._pending:
                 sys.stdout.buffer.write(self._pending)
                 self._pending.clear()
             sys.stdout.buffer.flush()
+        except OSError as exc:
+            self._broken = True
+            self._pending.clear()
+            raise output_failure(exc) from None
         finally:
             self._writing = False
         if self._signal is not None:
             signum, self._signal = self._signal, None
             raise Interrupted(signum)
+
+    def _flush_at_exit(self) -> None:
+        # Normally a no-op (entry points flush before exit); a failure here says one line.
+        try:
+            self.flush()
+        except OutputError as exc:
+            sys.stderr.write(f"{exc}\n")
 
     def interrupt(self, signum: int) -> None:
         """Stop the run with Interrupted: now, or after the write under way."""

@@ -10,9 +10,10 @@ from the tap.
 
 Faults are injected through one method, `fail_next` (the kinds are in FAULT_KINDS): 404s,
 429s with any Retry-After, 503s, connection resets, bodies cut short or dripped a byte at a
-time, error bodies that echo the request's Authorization header, redirects, and next links
+time, error bodies that echo the request's Authorization header, redirects, next links
 rewritten to other hosts or back to pages already served, next links and records lists in
-shapes the docs do not give. What is not a fault is set when
+shapes the docs do not give, and raw bytes (an interim 1xx before the page, a 304, an HTML
+page). What is not a fault is set when
 the fake is made: latency, a request quota, a request budget, a path prefix.
 """
 
@@ -70,6 +71,7 @@ FAULT_KINDS = {
         "the page, its next link href ({self}: this page, {first}: its first page, {next}: the "
         "next link's href, {query}: its query, with the '?')"
     ),
+    "raw": "the bytes `raw` as they are, then the connection closed ({page}: the page's 200)",
 }
 DRIP_SECONDS = 0.05
 #: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
@@ -121,6 +123,7 @@ class Fault:
     retry_after: str = "1"
     href: str = ""
     value: t.Any = None
+    raw: bytes = b""
     seen: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
@@ -281,6 +284,7 @@ class FakeAmplemarketAPI:
         retry_after: str = "1",
         href: str = "",
         value: t.Any = None,
+        raw: bytes = b"",
     ) -> None:
         """Answer requests with fault `kind` (one of FAULT_KINDS) instead of their page.
 
@@ -293,7 +297,9 @@ class FakeAmplemarketAPI:
         if (times is not None and times < 1) or (per_url and after):
             raise ValueError("times must be at least 1, and per_url takes no after")
         with self._lock:
-            self._faults.append(Fault(kind, path, times, after, per_url, retry_after, href, value))
+            self._faults.append(
+                Fault(kind, path, times, after, per_url, retry_after, href, value, raw)
+            )
 
     def add_call(self, call: Record) -> None:
         """Log a call after the fact, as `POST /calls` does."""
@@ -621,6 +627,8 @@ class FakeAmplemarketAPI:
                     return self._send(status, {"error": "bad request", "request": echoed})
                 if fault.kind == "redirect":
                     return self._send(302, {}, {"Location": fault.href})
+                if fault.kind == "raw":
+                    return self._send_raw(fault.raw, logged)
                 if fault.kind == "reset":
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -658,6 +666,16 @@ class FakeAmplemarketAPI:
                     body.update(APIError(200, "internal_server_error", "Try again").body())
                     return self._send(200, body)
                 return self._send(200, body, cut=fault.kind)
+
+            def _send_raw(self, raw: bytes, logged: LoggedRequest) -> None:
+                if b"{page}" in raw:
+                    payload = json.dumps(api.route(logged.path, logged.params)).encode()
+                    page = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    page += b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+                    raw = raw.replace(b"{page}", page)
+                self.close_connection = True
+                with contextlib.suppress(OSError):  # the client may give up first
+                    self.wfile.write(raw)
 
         return Handler
 
