@@ -640,8 +640,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def read_whole(self) -> None:
         """Every partition of this stream has been read (a child's: those of every parent
-        listed, its parent being read whole): tell the target so, unless one was skipped
-        or cut short; then the same for each child stream."""
+        listed): tell the target so, unless one was skipped or cut short; then the same for
+        each child stream, whose parents are all listed only if this stream was read whole."""
         if self.unread is not None:
             if self.marks_deletions and not self.endpoint_unavailable:  # that has its warning
                 self.log(
@@ -651,8 +651,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                     self.unread,
                     level=logging.WARNING,
                 )
-            return
-        if self.marks_deletions:
+        elif self.marks_deletions:
             if self._stream_version is None:
                 # A child stream without a parent: the SDK never started it, yet it is
                 # read whole (nothing). Its SCHEMA and version, as the SDK's sync() makes them.
@@ -661,6 +660,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             super()._write_activate_version_message(self._stream_version)
         for child in self.child_streams:
             if isinstance(child, AmplemarketStream):
+                if self.unread is not None and child.unread is None:
+                    child.unread = f"its parent stream {self.name} was not read whole"
                 child.read_whole()
 
     def _skip_or_raise(
