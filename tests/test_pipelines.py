@@ -289,16 +289,20 @@ def test_rows_deleted_in_amplemarket_are_marked_deleted_then_removed_with_hard_d
             assert rows(table, "_sdc_deleted_at is null") == dataset_keys(table), table
         assert rows("calls") == {call["id"] for call in data.calls}, "every call read, kept"
 
+        data.excluded_domains.append(domain)  # added back to the exclusion list
         (second_domain,) = delete(
             api, "excluded_domains", domain=data.excluded_domains[9]["domain"]
         )
         hard_delete = {**env, "TARGET_POSTGRES_HARD_DELETE": "true"}
         meltano(["run", "tap-amplemarket", "target-postgres"], hard_delete)
 
-        for table in tables:
+        for table in tables:  # the user, their tasks, the entry and the second domain: gone
             assert rows(table) == dataset_keys(table), table
+            assert rows(table, "_sdc_deleted_at is not null") == set(), table
+        assert user["id"] not in rows("users")
+        assert second_domain["domain"] not in rows("excluded_domains")
+        assert domain["domain"] in rows("excluded_domains"), "back on the list: live again"
         assert rows("calls") == {call["id"] for call in data.calls}
-        assert {domain["domain"], second_domain["domain"]}.isdisjoint(rows("excluded_domains"))
 
 
 def test_meltano_run_into_target_jsonl_writes_every_record_with_the_messages_on(
