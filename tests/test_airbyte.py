@@ -180,6 +180,7 @@ def test_spec_is_the_taps_own_settings_without_the_sdks(tmp_path):
     assert set(spec["properties"]) == set(tap_settings) - SDK_SETTINGS
     assert {"api_key", "start_date", "window_days", "max_retries"} <= set(spec["properties"])
     assert not {"stream_maps", "batch_config", "flattening_enabled"} & set(spec["properties"])
+    assert "emit_activate_version_messages" not in spec["properties"], "no Airbyte counterpart"
     assert spec["required"] == ["api_key"]
     assert spec["properties"]["api_key"]["airbyte_secret"] is True
     assert [s for s, v in spec["properties"].items() if v.get("airbyte_secret")] == ["api_key"]
