@@ -39,6 +39,7 @@ from tap_amplemarket.errors import (
     scrub,
 )
 from tap_amplemarket.tap import (
+    EMIT_ACTIVATE_VERSION,
     TapAmplemarket,
     UnreadableFileError,
     failure_message,
@@ -66,7 +67,8 @@ def _sdk_settings() -> frozenset[str]:
 
 #: Left out of the spec and ignored in a config: SCHEMA messages, which would carry their
 #: effect on the schemas, have no Airbyte counterpart, and BATCH would replace RECORDs.
-SDK_SETTINGS = _sdk_settings()
+#: Nor has ACTIVATE_VERSION: there a full refresh that overwrites carries deletions.
+SDK_SETTINGS = _sdk_settings() | {EMIT_ACTIVATE_VERSION}
 
 
 class InputError(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import itertools
 import json
 import logging
@@ -24,6 +25,7 @@ from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_amplemarket import schemas
@@ -365,6 +367,13 @@ def check_page(response: requests.Response, key: str, path: str) -> None:
         raise RetriableAPIError(msg, response)
 
 
+def partition_name(context: Context | None) -> str:
+    """A partition as a log line names it: `[user_id=...]`, or "" for a whole stream."""
+    if not context:
+        return ""
+    return printable(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")
+
+
 class ApiAnswers:
     """What the API has answered in this run, across streams.
 
@@ -420,6 +429,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self._sends_page_size = True
         self._page_size_reported = False
         self._page_size_lock = threading.Lock()
+        #: Why this run has not read every record of the stream, once it has not (a
+        #: partition skipped or cut short): then it must not have a target drop any row.
+        self.unread: str | None = None
 
     @cached_property
     def rate_limiter(self) -> PacedLimiter:
@@ -812,14 +824,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             return
         self.stats.start()
         records, pages = self.stats.records, self.stats.pages
+        read = False
         try:
             yield from self.read_records(context)
+            read = True
             if context is not None:  # one line per partition; a whole stream has its summary
-                where = ", ".join(f"{k}={v}" for k, v in context.items())
                 self.log(
-                    "%s [%s]: %s in %s",
+                    "%s %s: %s in %s",
                     self.name,
-                    where,
+                    partition_name(context),
                     plural(self.stats.records - records, "record"),
                     plural(self.stats.pages - pages, "page"),
                 )
@@ -827,6 +840,61 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self._skip_or_raise(exc, context, partition_pages=self.stats.pages - pages)
         finally:
             self.stats.finish()
+            if not read and self.unread is None:  # failed, or stopped by its consumer
+                self.unread = f"{partition_name(context) or 'it'} was not read to its end"
+        if read and context is None:  # a stream of its own: its one partition is read
+            self.read_whole()
+
+    @property
+    def marks_deletions(self) -> bool:
+        """Whether a run that reads this stream whole ends it with ACTIVATE_VERSION, so that
+        a target marks deleted (or removes) the rows that run did not see.
+
+        Only a selected full-table stream, with emit_activate_version_messages on; never
+        one whose class declares a replication key (calls: a run reads from the bookmark
+        or start_date, whatever a catalog says), nor under BATCH (its last BATCH message
+        comes after the read ends, and would land after the rows it holds were dropped).
+        """
+        return bool(
+            self.selected
+            and self.emit_activate_version_messages
+            and self.replication_method == REPLICATION_FULL_TABLE
+            and not isinstance(inspect.getattr_static(type(self), "replication_key"), str)
+            and not self.get_batch_config(self.config)
+        )
+
+    @override
+    def _write_activate_version_message(self, full_table_version: int) -> None:
+        # The SDK sends it as a stream starts, before any record: a target then drops every
+        # row this run has not read yet, and a run that stops part-way leaves them dropped.
+        # It is sent by `read_whole` instead, once the stream has been read to its end.
+        pass
+
+    def read_whole(self) -> None:
+        """Every partition of this stream has been read (a child's: those of every parent
+        listed): tell the target so, unless one was skipped or cut short; then the same for
+        each child stream, whose parents are all listed only if this stream was read whole."""
+        if self.unread is not None:
+            if self.marks_deletions and not self.endpoint_unavailable:  # that has its warning
+                self.log(
+                    "%s: rows deleted in Amplemarket are not marked this run, as %s: the "
+                    "next run that reads it whole marks them",
+                    self.name,
+                    self.unread,
+                    level=logging.WARNING,
+                )
+        elif self.marks_deletions:
+            if self._stream_version is None:
+                # A child stream without a parent: the SDK never started it, yet it is
+                # read whole (nothing). Its SCHEMA and version, as the SDK's sync() makes them.
+                self._write_schema_message()
+                self._stream_version = self._initialized_at // 1000
+            super()._write_activate_version_message(self._stream_version)
+        for child in self.child_streams:
+            if isinstance(child, AmplemarketStream):
+                if self.unread is not None and child.unread is None:
+                    child.unread = f"its parent stream {self.name} was not read whole"
+                child.read_whole()
 
     def _skip_or_raise(
         self, exc: EndpointNotAvailableError, context: Context | None, partition_pages: int
@@ -837,9 +905,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             # it has answered for none yet, the first few may be deleted parents too.
             self._parents_not_found += 1
             if self.stats.pages > 0 or self._parents_not_found < PARENTS_NOT_FOUND_FOR_PLAN:
-                where = ", ".join(f"{k}={v}" for k, v in context.items())
-                self.log("%s: skipping [%s]: not found (404), deleted since listed", self.name,
-                         printable(where))  # fmt: skip
+                where = partition_name(context)
+                self.log("%s: skipping %s: not found (404), deleted since listed", self.name,
+                         where)  # fmt: skip
+                self.unread = self.unread or f"{where} answered 404"
                 return
         if self.stats.pages == 0:
             answers = self.api_answers
@@ -853,6 +922,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             answers.missing.append(exc.path)
             # Warn once and skip: one endpoint missing from a plan must not fail the sync.
             self.endpoint_unavailable = True
+            self.unread = "the key's plan lacks it"
             doubt = "" if answers.answered else " (or api_url is wrong, if other streams say so)"
             self.log("Skipping stream %s: %s%s", self.name, exc, doubt, level=logging.WARNING)
             return

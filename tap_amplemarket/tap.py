@@ -53,6 +53,8 @@ STREAM_TYPES: tuple[type[AmplemarketStream], ...] = tuple(
     and value.__module__ == streams.__name__
 )
 
+#: The SDK's setting that switches ACTIVATE_VERSION on (the tap's default: on).
+EMIT_ACTIVATE_VERSION = "emit_activate_version_messages"
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
 #: Longest window_days / lookback_window_days accepted: ten years.
 MAX_DAYS = 3650
@@ -193,6 +195,19 @@ class TapAmplemarket(Tap):
             th.StringType,
             title="User agent",
             description="User-Agent header sent with every request.",
+        ),
+        th.Property(
+            EMIT_ACTIVATE_VERSION,
+            th.BooleanType,
+            default=True,
+            title="Emit ACTIVATE_VERSION messages",
+            description=(
+                "Mark rows deleted in Amplemarket: once a run has read a full-table stream "
+                "whole (every stream but calls), it sends ACTIVATE_VERSION, and a target that "
+                "supports it (target-postgres, target-snowflake) marks the rows that run did "
+                "not see as deleted (_sdc_deleted_at), or removes them (hard_delete). Not sent "
+                "for a stream skipped, stopped or failed part-way, nor for calls."
+            ),
         ),
     ).to_dict()
 

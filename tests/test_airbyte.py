@@ -180,6 +180,7 @@ def test_spec_is_the_taps_own_settings_without_the_sdks(tmp_path):
     assert set(spec["properties"]) == set(tap_settings) - SDK_SETTINGS
     assert {"api_key", "start_date", "window_days", "max_retries"} <= set(spec["properties"])
     assert not {"stream_maps", "batch_config", "flattening_enabled"} & set(spec["properties"])
+    assert "emit_activate_version_messages" not in spec["properties"], "no Airbyte counterpart"
     assert spec["required"] == ["api_key"]
     assert spec["properties"]["api_key"]["airbyte_secret"] is True
     assert [s for s, v in spec["properties"].items() if v.get("airbyte_secret")] == ["api_key"]
@@ -298,6 +299,9 @@ def test_read_delivers_what_the_singer_tap_delivers(api, tmp_path, config, catal
     assert sorted(r["id"] for r in run.records("calls")) == sorted(c["id"] for c in api.data.calls)
     assert all(started <= r.emitted_at <= finished for r in run.of_type(Type.RECORD))
     assert {m.type for m in run.messages} == {Type.RECORD, Type.STATE}
+    # The Singer tap's ACTIVATE_VERSION has no Airbyte counterpart: not a line of stdout.
+    assert "ACTIVATE_VERSION" in {m["type"] for m in singer.messages}
+    assert "ACTIVATE_VERSION" not in run.stdout
 
 
 def test_read_checkpoints_calls_per_window_as_the_singer_tap_does(api, tmp_path, config, catalog):

@@ -20,6 +20,7 @@ from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.conftest import COLLECTIONS
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.dataset import Dataset, SampleFactory, add_surprises
+from tests.test_deletes import delete
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MELTANO = str(pathlib.Path(sys.executable).with_name("meltano"))
@@ -139,7 +140,7 @@ def meltano_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "TAP_AMPLEMARKET_API_KEY": KEY,
         "TAP_AMPLEMARKET_START_DATE": "2026-01-01T00:00:00Z",
     }
-    meltano(["install", "tap-amplemarket", "target-postgres", "target-duckdb"], env)
+    meltano(["install", "tap-amplemarket", "target-postgres", "target-duckdb", "target-jsonl"], env)
     return env
 
 
@@ -156,6 +157,19 @@ def meltano(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     return result
 
 
+def postgres_env(meltano_env: dict[str, str], api_url: str, port: int) -> dict[str, str]:
+    """Settings of a meltano run from the fake API at `api_url` into the PostgreSQL on `port`."""
+    return {
+        **meltano_env,
+        "TAP_AMPLEMARKET_API_URL": api_url,
+        "TARGET_POSTGRES_HOST": "127.0.0.1",
+        "TARGET_POSTGRES_PORT": str(port),
+        "TARGET_POSTGRES_USER": "postgres",
+        "TARGET_POSTGRES_PASSWORD": "",
+        "TARGET_POSTGRES_DATABASE": "postgres",
+    }
+
+
 def new_call(api: FakeAmplemarketAPI, when: datetime.datetime, seed: int) -> dict[str, t.Any]:
     call = SampleFactory(seed).call(when, api.data.users, api.data.dispositions)
     api.add_call(call)
@@ -166,15 +180,7 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     data = sample_dataset(600, users=5, days=40, end=now - datetime.timedelta(days=1))
     with FakeAmplemarketAPI(data, api_key=KEY) as api:
-        env = {
-            **meltano_env,
-            "TAP_AMPLEMARKET_API_URL": api.url,
-            "TARGET_POSTGRES_HOST": "127.0.0.1",
-            "TARGET_POSTGRES_PORT": str(postgres.port),
-            "TARGET_POSTGRES_USER": "postgres",
-            "TARGET_POSTGRES_PASSWORD": "",
-            "TARGET_POSTGRES_DATABASE": "postgres",
-        }
+        env = postgres_env(meltano_env, api.url, postgres.port)
         meltano(["run", "tap-amplemarket", "target-postgres"], env)
 
         for table in TABLES:
@@ -252,22 +258,116 @@ def assert_documented_columns_land_typed(postgres: Postgres, data: Dataset) -> N
     assert column_types(postgres, "lead_lists")["options"] == "jsonb"
 
 
+#: Each table's primary key, as SQL.
+TABLE_KEYS = {
+    "excluded_domains": "domain",
+    "excluded_emails": "email",
+    "lead_list_entries": "lead_list_id || '/' || id",
+}
+
+
+def test_rows_deleted_in_amplemarket_are_marked_deleted_then_removed_with_hard_delete(
+    postgres, meltano_env
+):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    data = sample_dataset(120, users=4, days=20, end=now - datetime.timedelta(days=1))
+    schema = "amplemarket_deletes"  # apart from the other tests' tables and state
+    tables = [*TABLES, "lead_list_entries"]
+
+    def rows(table: str, where: str = "true") -> set[str]:
+        key = TABLE_KEYS.get(table, "id")
+        return {
+            row[0] for row in postgres.query(f"select {key} from {schema}.{table} where {where}")
+        }
+
+    def dataset_keys(table: str) -> set[str]:
+        if table == "lead_list_entries":
+            return {f"{ll['id']}/{e['id']}" for ll in data.lead_lists for e in ll["leads"]}
+        key = TABLE_KEYS.get(table, "id")
+        records = data[table]
+        if table == "tasks":  # the tasks of users still listed
+            records = [r for r in records if r["user_id"] in {u["id"] for u in data.users}]
+        return {r[key] for r in records}
+
+    with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        env = {
+            **postgres_env(meltano_env, api.url, postgres.port),
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+            "MELTANO_RUN_STATE_ID_SUFFIX": "deletes",
+        }
+        meltano(["run", "tap-amplemarket", "target-postgres"], env)
+        assert all(rows(table) == dataset_keys(table) for table in tables)
+
+        (user,) = delete(api, "users", id=data.users[1]["id"])
+        (domain,) = delete(api, "excluded_domains", domain=data.excluded_domains[5]["domain"])
+        lead_list = data.lead_lists[2]
+        (entry,) = delete(api, "lead_list_entries", id=lead_list["leads"][4]["id"])
+        user_tasks = {task["id"] for task in data.tasks if task["user_id"] == user["id"]}
+        assert user_tasks
+        meltano(["run", "tap-amplemarket", "target-postgres"], env)
+
+        marked = {table: rows(table, "_sdc_deleted_at is not null") for table in tables}
+        assert marked == {
+            **{table: set() for table in tables},  # calls among them: none ever marked
+            "users": {user["id"]},
+            "tasks": user_tasks,  # gone with their user
+            "excluded_domains": {domain["domain"]},
+            "lead_list_entries": {f"{lead_list['id']}/{entry['id']}"},
+        }
+        for table in tables:
+            assert rows(table, "_sdc_deleted_at is null") == dataset_keys(table), table
+        assert rows("calls") == {call["id"] for call in data.calls}, "every call read, kept"
+
+        data.excluded_domains.append(domain)  # added back to the exclusion list
+        (second_domain,) = delete(
+            api, "excluded_domains", domain=data.excluded_domains[9]["domain"]
+        )
+        hard_delete = {**env, "TARGET_POSTGRES_HARD_DELETE": "true"}
+        meltano(["run", "tap-amplemarket", "target-postgres"], hard_delete)
+
+        for table in tables:  # the user, their tasks, the entry and the second domain: gone
+            assert rows(table) == dataset_keys(table), table
+            assert rows(table, "_sdc_deleted_at is not null") == set(), table
+        assert user["id"] not in rows("users")
+        assert second_domain["domain"] not in rows("excluded_domains")
+        assert domain["domain"] in rows("excluded_domains"), "back on the list: live again"
+        assert rows("calls") == {call["id"] for call in data.calls}
+
+
+def test_meltano_run_into_target_jsonl_writes_every_record_with_the_messages_on(
+    meltano_env, tmp_path
+):
+    data = sample_dataset(50, users=2, days=10)
+    with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        env = {
+            **meltano_env,
+            "TAP_AMPLEMARKET_API_URL": api.url,
+            "TAP_AMPLEMARKET_START_DATE": "2026-05-01T00:00:00Z",
+            "TAP_AMPLEMARKET_END_DATE": "2026-06-02T00:00:00Z",
+            "TARGET_JSONL_DESTINATION_PATH": str(tmp_path),
+        }
+        run = meltano(
+            ["run", "--full-refresh", "--no-state-update", "tap-amplemarket", "target-jsonl"], env
+        )
+
+    # target-jsonl read the messages, and says it ignores them (a warning per stream).
+    assert "Unknown message type ACTIVATE_VERSION" in run.stderr
+
+    for table in TABLES:
+        lines = (tmp_path / f"{table}.jsonl").read_text().splitlines()
+        assert len(lines) == len(data[table]), table
+
+
 def test_meltano_run_loads_surprising_records_and_keeps_what_did_not_fit(postgres, meltano_env):
     data = sample_dataset(200, users=3, days=30)
     surprises = add_surprises(data, datetime.datetime(2025, 12, 1, 6, tzinfo=datetime.timezone.utc))
     schema = "amplemarket_surprises"  # apart from the other test's tables and state
     with FakeAmplemarketAPI(data, api_key=KEY) as api:
         env = {
-            **meltano_env,
-            "TAP_AMPLEMARKET_API_URL": api.url,
+            **postgres_env(meltano_env, api.url, postgres.port),
             "TAP_AMPLEMARKET_START_DATE": "2025-12-01T00:00:00Z",
             "TAP_AMPLEMARKET_END_DATE": "2026-06-02T00:00:00Z",
             "TAP_AMPLEMARKET_WINDOW_DAYS": "200",
-            "TARGET_POSTGRES_HOST": "127.0.0.1",
-            "TARGET_POSTGRES_PORT": str(postgres.port),
-            "TARGET_POSTGRES_USER": "postgres",
-            "TARGET_POSTGRES_PASSWORD": "",
-            "TARGET_POSTGRES_DATABASE": "postgres",
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         }
         meltano(
