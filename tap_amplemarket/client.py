@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import json
@@ -261,6 +262,30 @@ class ApiAnswers:
         self.missing: list[str] = []
 
 
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What every stream of one run shares: one limiter (the quota is per key), one bound on
+    requests in flight however many threads fetch, and what the API has answered."""
+
+    limiter: PacedLimiter
+    in_flight: threading.BoundedSemaphore
+    answers: ApiAnswers = dataclasses.field(default_factory=ApiAnswers)
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> RunContext:
+        return cls(
+            limiter=PacedLimiter(int(config["max_requests_per_minute"])),
+            in_flight=threading.BoundedSemaphore(int(config["max_concurrent_requests"])),
+        )
+
+
+class HasRunContext(t.Protocol):
+    """A tap that makes its run's RunContext (TapAmplemarket)."""
+
+    @property
+    def run_context(self) -> RunContext: ...
+
+
 class SchemaFiles(SchemaDirectory):
     """`schemas/<stream name>.json`, each with the `_extra` column added (here, not per file)."""
 
@@ -297,22 +322,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self.endpoint_unavailable = False
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
 
-    @cached_property
-    def rate_limiter(self) -> PacedLimiter:
-        """Every request passes it; the tap hands all its streams its own (the quota is per
-        key), so this one serves only a stream made on its own."""
-        return PacedLimiter(self.config["max_requests_per_minute"])
-
-    @cached_property
-    def in_flight(self) -> threading.BoundedSemaphore:
-        """Requests on their way at once, at most max_concurrent_requests, however many
-        threads fetch; the tap hands all its streams its own."""
-        return threading.BoundedSemaphore(self.config["max_concurrent_requests"])
-
-    @cached_property
-    def api_answers(self) -> ApiAnswers:
-        """What the API has answered in this run; the tap hands all its streams its own."""
-        return ApiAnswers()
+    @property
+    def run_context(self) -> RunContext:
+        """The limiter, in-flight bound and API answers of this run, made once by the tap."""
+        # The SDK keeps a stream's tap as `_tap`, with no public accessor.
+        return t.cast("HasRunContext", self._tap).run_context
 
     @cached_property
     @override
@@ -504,7 +518,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         # One loop for every fault (see retries.py), every attempt through the shared limiter.
         policy = RetryPolicy(
-            limiter=self.rate_limiter,
+            limiter=self.run_context.limiter,
             max_attempts=self.backoff_max_tries(),
             waits=self._backoff_waits,
             on_retry=self._log_retry,
@@ -514,7 +528,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
             def attempt() -> requests.Response:
                 self.stats.add(requests=1)
-                with self.in_flight:
+                with self.run_context.in_flight:
                     return func(prepared_request, context)
 
             return policy.call(attempt, where)
@@ -552,7 +566,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if not isinstance(records, list):
             records = [records]
         self.stats.add(pages=1)
-        self.api_answers.answered = True
+        self.run_context.answers.answered = True
         self.log("%s: a page of %d records", self.name, len(records), level=logging.DEBUG)
         for record in records:
             if isinstance(record, dict):
@@ -609,7 +623,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                          printable(where))  # fmt: skip
                 return
         if self.stats.pages == 0:
-            answers = self.api_answers
+            answers = self.run_context.answers
             if not answers.answered and answers.missing:
                 msg = (
                     f"Amplemarket answered 404 for {', '.join(answers.missing)} and {exc.path}, "

@@ -194,8 +194,8 @@ def test_a_key_an_error_body_echoes_is_hidden_before_the_text_is_cut(at):
     """A key cut in two by the 200 characters kept of a body would no longer match whole."""
     import requests
 
+    from tap_amplemarket.cli import failure_message
     from tap_amplemarket.errors import APIRequestError, describe_api_errors, redact_logs
-    from tap_amplemarket.tap import failure_message
 
     redact_logs(SECRET_LOOKING_KEY)
     response = requests.Response()
