@@ -24,6 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 
 from tap_amplemarket.schemas import FIELD_SOURCE
+from tap_amplemarket.settings import bounds
 from tap_amplemarket.tap import TapAmplemarket
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -59,6 +60,14 @@ def meltano_kind(prop: dict[str, t.Any]) -> str:
     return MELTANO_KINDS[json_type]
 
 
+def described(prop: dict[str, t.Any]) -> str:
+    """A setting's description, with its bounds (Meltano has no field for them)."""
+    text = " ".join(prop.get("description", "").split())
+    if limits := bounds(prop):
+        text = f"{text} {limits[0].upper()}{limits[1:]}."
+    return text
+
+
 def meltano_settings(schema: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     settings = []
     for name, prop in schema["properties"].items():
@@ -67,7 +76,7 @@ def meltano_settings(schema: dict[str, t.Any]) -> list[dict[str, t.Any]]:
             "kind": meltano_kind(prop),
             "value": prop.get("default"),
             "label": prop.get("title"),
-            "description": " ".join(prop.get("description", "").split()) or None,
+            "description": described(prop) or None,
             "sensitive": True if prop.get("secret") else None,
         }
         settings.append({key: setting[key] for key in MELTANO_SETTING_KEYS if setting[key]})
@@ -163,13 +172,14 @@ def settings_table() -> str:
     schema = TapAmplemarket.settings_jsonschema()
     required = set(schema.get("required", []))
     return table(
-        ["Setting", "Type", "Required", "Default", "Description"],
+        ["Setting", "Type", "Required", "Default", "Bounds", "Description"],
         [
             [
                 f"`{name}`",
                 type_label({**prop, "type": [k for k in json_types(prop) if k != "null"]}),
                 "yes" if name in required else "",
                 f"`{prop['default']}`" if "default" in prop else "",
+                bounds(prop),
                 prop.get("description", ""),
             ]
             for name, prop in schema["properties"].items()

@@ -22,13 +22,16 @@ import traceback
 import typing as t
 
 import msgspec
+
+# Private: the SDK sets up its console logging only inside its click command (see setup_logging).
 from singer_sdk._logging import _setup_console_logging
 from singer_sdk.contrib.msgspec import encoder, serialize_jsonl
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.plugin_base import _plugin_log_level
+from singer_sdk.plugin_base import _plugin_log_level  # private: as the above, its log level
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from typing_extensions import override
 
+from tap_amplemarket.cli import UnreadableFileError, failure_message, read_json_file
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.errors import (
     AuthenticationError,
@@ -38,13 +41,7 @@ from tap_amplemarket.errors import (
     remember_secrets,
     scrub,
 )
-from tap_amplemarket.tap import (
-    EMIT_ACTIVATE_VERSION,
-    TapAmplemarket,
-    UnreadableFileError,
-    failure_message,
-    read_json_file,
-)
+from tap_amplemarket.tap import EMIT_ACTIVATE_VERSION, TapAmplemarket
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted, checked_output
 
 if t.TYPE_CHECKING:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import inspect
 import itertools
@@ -386,6 +387,30 @@ class ApiAnswers:
         self.missing: list[str] = []
 
 
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+    """What every stream of one run shares: one limiter (the quota is per key), one bound on
+    requests in flight however many threads fetch, and what the API has answered."""
+
+    limiter: PacedLimiter
+    in_flight: threading.BoundedSemaphore
+    answers: ApiAnswers = dataclasses.field(default_factory=ApiAnswers)
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> RunContext:
+        return cls(
+            limiter=PacedLimiter(int(config["max_requests_per_minute"])),
+            in_flight=threading.BoundedSemaphore(int(config["max_concurrent_requests"])),
+        )
+
+
+class HasRunContext(t.Protocol):
+    """A tap that makes its run's RunContext (TapAmplemarket)."""
+
+    @property
+    def run_context(self) -> RunContext: ...
+
+
 class SchemaFiles(SchemaDirectory):
     """`schemas/<stream name>.json`, each with the `_extra` column added (here, not per file)."""
 
@@ -433,22 +458,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         #: partition skipped or cut short): then it must not have a target drop any row.
         self.unread: str | None = None
 
-    @cached_property
-    def rate_limiter(self) -> PacedLimiter:
-        """Every request passes it; the tap hands all its streams its own (the quota is per
-        key), so this one serves only a stream made on its own."""
-        return PacedLimiter(self.config["max_requests_per_minute"])
-
-    @cached_property
-    def in_flight(self) -> threading.BoundedSemaphore:
-        """Requests on their way at once, at most max_concurrent_requests, however many
-        threads fetch; the tap hands all its streams its own."""
-        return threading.BoundedSemaphore(self.config["max_concurrent_requests"])
-
-    @cached_property
-    def api_answers(self) -> ApiAnswers:
-        """What the API has answered in this run; the tap hands all its streams its own."""
-        return ApiAnswers()
+    @property
+    def run_context(self) -> RunContext:
+        """The limiter, in-flight bound and API answers of this run, made once by the tap."""
+        # The SDK keeps a stream's tap as `_tap`, with no public accessor.
+        return t.cast("HasRunContext", self._tap).run_context
 
     @cached_property
     @override
@@ -662,7 +676,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         # One loop for every fault (see retries.py), every attempt through the shared limiter.
         policy = RetryPolicy(
-            limiter=self.rate_limiter,
+            limiter=self.run_context.limiter,
             max_attempts=self.backoff_max_tries(),
             waits=self._backoff_waits,
             on_retry=self._log_retry,
@@ -674,7 +688,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             def attempt() -> requests.Response:
                 self._fit_page_size(prepared_request)
                 self.stats.add(requests=1)
-                with self.in_flight:
+                with self.run_context.in_flight:
                     return func(prepared_request, context)
 
             while True:
@@ -751,7 +765,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def _first_contact_budget(self, failure: Exception) -> float | None:
         """Seconds of retries a failure gets before the API has answered once in this run: a
         wrong api_url must say so in seconds. A 429 is the API answering: it waits as usual."""
-        if self.api_answers.answered or isinstance(failure, RateLimitedError):
+        if self.run_context.answers.answered or isinstance(failure, RateLimitedError):
             return None
         return FIRST_CONTACT_SECONDS
 
@@ -797,7 +811,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
         records = json_body(response)[self.records_key or self.name]  # a list: check_page
         self.stats.add(pages=1)
-        self.api_answers.answered = True
+        self.run_context.answers.answered = True
         self.log("%s: a page of %d records", self.name, len(records), level=logging.DEBUG)
         for record in records:
             if isinstance(record, dict):
@@ -911,7 +925,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 self.unread = self.unread or f"{where} answered 404"
                 return
         if self.stats.pages == 0:
-            answers = self.api_answers
+            answers = self.run_context.answers
             if not answers.answered and answers.missing:
                 msg = (
                     f"Amplemarket answered 404 for {', '.join(answers.missing)} and {exc.path}, "

@@ -59,7 +59,7 @@ class BadStateError(AmplemarketError):
     """The state given to the tap cannot be used."""
 
 
-#: Errors a run ends with in one line of the tap's (tap.failure_message words each kind).
+#: Errors a run ends with in one line of the tap's (cli.failure_message words each kind).
 ENDS_IN_ONE_LINE = (AmplemarketError, RetriableAPIError, requests.exceptions.RequestException)
 
 

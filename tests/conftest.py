@@ -31,7 +31,7 @@ API_KEY = "test-api-key"
 COLLECTIONS = tuple(endpoint.stream for endpoint in ENDPOINTS if not endpoint.detail)
 SECRET_LOOKING_KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
 #: The tap's console entry point, run by this interpreter as the installed script would be.
-TAP_COMMAND = (sys.executable, "-c", "from tap_amplemarket.tap import main; main()")
+TAP_COMMAND = (sys.executable, "-c", "from tap_amplemarket.cli import main; main()")
 
 
 def read_until_killed(command: list[str], kill_after: int | None) -> tuple[list[str], int]:

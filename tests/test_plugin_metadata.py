@@ -22,7 +22,7 @@ from scripts import sync_plugin_metadata as metadata
 from tap_amplemarket.tap import TapAmplemarket
 
 ROOT = metadata.ROOT
-TAP = [sys.executable, "-c", "from tap_amplemarket.tap import main; main()"]
+TAP = [sys.executable, "-c", "from tap_amplemarket.cli import main; main()"]
 
 
 def about() -> dict:

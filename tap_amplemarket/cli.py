@@ -1,0 +1,119 @@
+"""The `tap-amplemarket` command line: errors a person can fix end in one line, not a traceback."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import typing as t
+from urllib.parse import urlparse
+
+from singer_sdk.exceptions import RetriableAPIError
+
+from tap_amplemarket import sdk_logs
+from tap_amplemarket.errors import ENDS_IN_ONE_LINE, AmplemarketError, shorten, shown_url
+from tap_amplemarket.tap import TapAmplemarket
+from tap_amplemarket.writer import Interrupted, checked_output
+
+
+def failure_message(exc: BaseException) -> str | None:
+    """The one line a person should read for an error that ends a run; None for a bug."""
+    if not isinstance(exc, ENDS_IN_ONE_LINE):
+        return None
+    if isinstance(exc, AmplemarketError):
+        message = str(exc)
+    elif isinstance(exc, RetriableAPIError):
+        message = f"Amplemarket kept failing after every retry ({exc}): try again later"
+    else:
+        request = getattr(exc, "request", None)
+        parts = urlparse(str(getattr(request, "url", "") or ""))
+        at = f" at {shown_url(f'{parts.scheme}://{parts.netloc}')}" if parts.netloc else ""
+        message = (
+            f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
+            "check api_url and the network"
+        )
+    return shorten(" ".join(message.split()), 500)  # bodies can span many lines
+
+
+def flag_values(argv: list[str], flag: str) -> list[str]:
+    """Every value given to `flag` in `argv` (`--flag value` or `--flag=value`)."""
+    values = [value for name, value in itertools.pairwise(argv) if name == flag]
+    return values + [arg.removeprefix(f"{flag}=") for arg in argv if arg.startswith(f"{flag}=")]
+
+
+#: The files the command line reads, and what to do when one cannot be used.
+FILE_ARGUMENTS = {
+    "--config": ("config", "pass a JSON object of settings (see --about)"),
+    "--state": ("state", "pass a state a previous run emitted, or none for a full sync"),
+}
+
+
+class UnreadableFileError(AmplemarketError):
+    """A file named on the command line cannot be read as JSON."""
+
+
+def read_json_file(path: str, what: str, fix: str) -> t.Any:
+    """The JSON in `path`. Raises UnreadableFileError naming the file, never its content
+    (a config holds the key)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        msg = f"Cannot read the {what} file {path} ({exc.strerror}): {fix}"
+        raise UnreadableFileError(msg) from None
+    if not text.strip():
+        msg = f"The {what} file {path} is empty: {fix}"
+        raise UnreadableFileError(msg)
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # its message gives a position, not the text there
+        msg = f"The {what} file {path} is not valid JSON ({exc}): {fix}"
+        raise UnreadableFileError(msg) from None
+    except RecursionError:
+        msg = f"The {what} file {path} nests JSON deeper than can be read: {fix}"
+        raise UnreadableFileError(msg) from None
+
+
+def file_argument_error(argv: list[str]) -> str | None:
+    """Why a `--config` or `--state` file in `argv` cannot be read as a JSON object, if one
+    cannot: the SDK would end in a traceback."""
+    for flag, (what, fix) in FILE_ARGUMENTS.items():
+        for path in flag_values(argv, flag):
+            if flag == "--config" and path == "ENV":  # settings from the environment
+                continue
+            try:
+                value = read_json_file(path, what, fix)
+            except UnreadableFileError as exc:
+                return str(exc)
+            if not isinstance(value, dict):
+                kind = type(value).__name__
+                return f"The {what} file {path} holds {kind}, not a JSON object: {fix}"
+    return None
+
+
+def main() -> None:
+    """Console entry point: errors a person can fix end in one line, not a traceback."""
+    sdk_logs.quiet(TapAmplemarket.logger)  # where the CLI logs config errors
+    if message := file_argument_error(sys.argv[1:]):
+        TapAmplemarket.logger.error("%s", message)
+        sys.exit(1)
+    try:
+        with checked_output():
+            TapAmplemarket.cli()
+    except Interrupted as interrupted:
+        TapAmplemarket.logger.error(
+            "Interrupted by %s: the next run resumes from the last STATE emitted",
+            interrupted.signal_name,
+        )
+        sys.exit(interrupted.exit_code)
+    except Exception as exc:
+        message = failure_message(exc)
+        if message is None:
+            TapAmplemarket.logger.critical("Unexpected error", exc_info=True)
+        else:
+            TapAmplemarket.logger.error("%s", message)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
