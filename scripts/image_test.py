@@ -210,7 +210,8 @@ def check_image_conventions(docker: str) -> None:
     )
     ok(f"labels io.airbyte.name={metadata['dockerRepository']}, io.airbyte.version={VERSION}")
     env = dict(entry.split("=", 1) for entry in config.get("Env") or [])
-    expect(env.get("AIRBYTE_ENTRYPOINT") == "source-amplemarket", "AIRBYTE_ENTRYPOINT is not set")
+    entrypoint = env.get("AIRBYTE_ENTRYPOINT")
+    expect(entrypoint == "source-amplemarket", f"AIRBYTE_ENTRYPOINT is {entrypoint!r}")
     expect(config.get("User") not in (None, "", "root", "0"), "the image runs as root")
     ok(f"runs as user {config['User']}")
     size_mb = image["Size"] / 1e6
