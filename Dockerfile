@@ -1,20 +1,36 @@
-# An Airbyte custom connector image of this package: `source-amplemarket` speaks the
-# Airbyte protocol (spec, check, discover, read). Untested on the development machine (no
-# Docker engine there); .ci/run builds and runs it wherever a Docker engine answers.
+# source-amplemarket, this package's Airbyte source, as an Airbyte custom connector image:
 #   docker build -t source-amplemarket:0.1.0 .
 #   docker run --rm source-amplemarket:0.1.0 spec
-FROM python:3.11-slim
+# `make image-test` builds it on a machine without a registry (BASE_IMAGE made locally, pip
+# installing wheels built on the host) and runs spec, check, discover and read in it.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
+FROM ${BASE_IMAGE} AS build
+# More pip options; `make image-test`: "--no-index --find-links wheelhouse" (no network here).
+ARG PIP_OPTIONS=""
+WORKDIR /src
+COPY . .
+# The versions constraints.txt pins, as every other install of this package; then pip and
+# setuptools go: the connector never installs anything.
+RUN python3 -m venv /opt/source-amplemarket \
+    && /opt/source-amplemarket/bin/python -m pip install --no-cache-dir \
+       --disable-pip-version-check $PIP_OPTIONS -c constraints.txt . \
+    && /opt/source-amplemarket/bin/python -m pip uninstall --yes --quiet \
+       --disable-pip-version-check pip setuptools
+
+FROM ${BASE_IMAGE}
+COPY --from=build /opt/source-amplemarket /opt/source-amplemarket
+# Airbyte's Python connector images run as this user, uid 1000, from this directory.
+RUN useradd --create-home --uid 1000 airbyte
 WORKDIR /airbyte/integration_code
-COPY pyproject.toml README.md ./
-COPY tap_amplemarket ./tap_amplemarket
-RUN pip install --no-cache-dir . && useradd --create-home airbyte
 USER airbyte
+ENV PATH="/opt/source-amplemarket/bin:$PATH"
 
 # Airbyte on Kubernetes starts the connector through this variable, not the ENTRYPOINT.
 ENV AIRBYTE_ENTRYPOINT="source-amplemarket"
 ENTRYPOINT ["source-amplemarket"]
 
-# io.airbyte.version must match the package version in pyproject.toml (a test checks it).
-LABEL io.airbyte.name="airbyte/source-amplemarket"
+# io.airbyte.name is metadata.yaml's dockerRepository and io.airbyte.version the package
+# version in pyproject.toml (tests/test_connector_metadata.py checks both).
+LABEL io.airbyte.name="amplemarket-tap/source-amplemarket"
 LABEL io.airbyte.version="0.1.0"

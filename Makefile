@@ -19,7 +19,7 @@ UV_VERSION := 0.13.9
 LOCK_VENV := .venv-lock
 LOCK_TOOLS := uv==$(UV_VERSION) packaging "tomli; python_version < '3.11'"
 
-.PHONY: demo query test lint test-airbyte test-snowflake metadata lock bench clean
+.PHONY: demo query test lint test-airbyte test-snowflake metadata lock bench clean image-test
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ test-airbyte: $(BIN)/.installed $(AIRBYTE_BIN)/.installed  ## PyAirbyte end to e
 
 test-snowflake: $(BIN)/.installed  ## meltano run into a real Snowflake (needs SNOWFLAKE_*; see README)
 	$(BIN)/pytest tests/snowflake $(PYTEST_ARGS)
+
+# Needs root where no Docker engine answers yet: it starts one (and stops it after).
+image-test: $(BIN)/.installed  ## Build the Airbyte image and run spec, check, discover, read in it
+	$(BIN)/python -m scripts.image_test
 
 metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README tables, docs/streams.md
 	$(BIN)/python scripts/sync_plugin_metadata.py

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import os
 import pathlib
@@ -565,12 +564,3 @@ def test_a_bug_is_reported_as_a_system_error_with_its_trace_and_no_key():
     assert "unexpected error (KeyError)" in parsed.trace.error.message
     assert "Traceback" in parsed.trace.error.stack_trace
     assert SECRET_LOOKING_KEY not in json.dumps(message)
-
-
-def test_the_docker_image_runs_this_source_at_this_version():
-    dockerfile = (pathlib.Path(__file__).parents[1] / "Dockerfile").read_text()
-
-    assert 'ENTRYPOINT ["source-amplemarket"]' in dockerfile
-    assert 'LABEL io.airbyte.name="airbyte/source-amplemarket"' in dockerfile
-    version = importlib.metadata.version("tap-amplemarket")
-    assert f'LABEL io.airbyte.version="{version}"' in dockerfile
