@@ -28,6 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest" / "manifest.yaml"
 END = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
 CALLS, DAYS = 300, 60
+PATH_PREFIX = "/amplemarket-proxy"
 
 __all__ = ["FakeAmplemarketAPI", "Run", "SampleFactory", "run_manifest", "sample_dataset"]
 
@@ -79,11 +80,14 @@ def run_manifest(
 @pytest.fixture
 def api() -> t.Iterator[FakeAmplemarketAPI]:
     dataset = sample_dataset(CALLS, days=DAYS, end=END)
-    with FakeAmplemarketAPI(dataset, api_key=SECRET_LOOKING_KEY, request_budget=2000) as server:
+    with FakeAmplemarketAPI(
+        dataset, api_key=SECRET_LOOKING_KEY, request_budget=2000, path_prefix=PATH_PREFIX
+    ) as server:
         yield server
 
 
 @pytest.fixture
 def config(api: FakeAmplemarketAPI) -> dict[str, t.Any]:
-    """The tap's test config: the settings the manifest lacks are ignored, as Airbyte does."""
-    return config_for(api)
+    """The tap's test config (the settings the manifest lacks are ignored, as Airbyte does),
+    with the API behind a path prefix, as behind a proxy: every URL must keep it."""
+    return config_for(api, api_url=api.url + PATH_PREFIX)
