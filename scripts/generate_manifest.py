@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from tap_amplemarket import schemas  # noqa: E402
 from tap_amplemarket.client import AmplemarketStream  # noqa: E402
-from tap_amplemarket.streams import BOUNDARY_PAD, DEFAULT_START  # noqa: E402
+from tap_amplemarket.streams import BOUNDARY_PAD, DEFAULT_START, DispositionsStream  # noqa: E402
 from tap_amplemarket.tap import MAXIMA, STREAM_TYPES, TapAmplemarket  # noqa: E402
 from tap_amplemarket.timefmt import isoformat_z  # noqa: E402
 
@@ -32,6 +32,8 @@ MANIFEST = ROOT / "manifest" / "manifest.yaml"
 REQUIREMENTS = ROOT / "manifest" / "requirements.txt"
 #: The tap's settings that mean the same in the manifest; the others steer code it lacks.
 SETTINGS = ("api_key", "api_url", "start_date", "end_date", "page_size", "max_concurrent_requests")
+#: What `check` reads, as the tap's check does (tap_amplemarket/airbyte.py): one page.
+CHECK_STREAM = DispositionsStream
 #: The API's own date form: what the window filters send and the state holds.
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 #: Forms of a record's start_date the cursor reads (the API's, with fractions, with offsets).
@@ -125,7 +127,30 @@ def paginator() -> dict[str, t.Any]:
     }
 
 
-def error_handler() -> dict[str, t.Any]:
+def not_found(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
+    """What a 404 does: skips an endpoint the key's plan lacks, as the tap does, except on
+    the stream `check` reads, which the tap's check also fails on a 404 (a manifest cannot tell
+    a check from a read): else an api_url that is not the API's would pass `check`, and every
+    read would deliver nothing, successfully."""
+    if stream_type is CHECK_STREAM:
+        return {
+            "type": "HttpResponseFilter",
+            "http_codes": [404],
+            "action": "FAIL",
+            "failure_type": "config_error",
+            "error_message": f"Amplemarket answered 404 for {stream_type.path}: api_url is not "
+            "the API's base URL (check api_url), or the key's plan lacks it",
+        }
+    return {
+        "type": "HttpResponseFilter",
+        "http_codes": [404],
+        "action": "IGNORE",
+        "error_message": "Amplemarket answered 404 (not found): skipping it, as an endpoint "
+        "the key's plan lacks or a record deleted since it was listed",
+    }
+
+
+def error_handler(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
     return {
         "type": "DefaultErrorHandler",
         "max_retries": setting("max_retries"),
@@ -145,15 +170,7 @@ def error_handler() -> dict[str, t.Any]:
                 "failure_type": "config_error",
                 "error_message": "Amplemarket rejected the API key: check api_key",
             },
-            {
-                # The tap's answer to an endpoint the key's plan lacks (or a parent deleted
-                # since it was listed): skip it, with a line in the log.
-                "type": "HttpResponseFilter",
-                "http_codes": [404],
-                "action": "IGNORE",
-                "error_message": "Amplemarket answered 404 (not found): skipping it, as an "
-                "endpoint the key's plan lacks or a record deleted since it was listed",
-            },
+            not_found(stream_type),
             {"type": "HttpResponseFilter", "http_codes": [429], "action": "RATE_LIMITED"},
             {
                 # Read as empty, a page without its list would end a listing early.
@@ -194,7 +211,7 @@ def requester(stream_type: type[AmplemarketStream], path: str) -> dict[str, t.An
         "authenticator": {"type": "BearerAuthenticator", "api_token": "{{ config['api_key'] }}"},
         "request_headers": {"Accept": "application/json"},
         "request_parameters": params,
-        "error_handler": error_handler(),
+        "error_handler": error_handler(stream_type),
     }
 
 
@@ -303,7 +320,7 @@ def manifest() -> dict[str, t.Any]:
     return {
         "version": cdk_version(),
         "type": "DeclarativeSource",
-        "check": {"type": "CheckStream", "stream_names": ["dispositions"]},
+        "check": {"type": "CheckStream", "stream_names": [CHECK_STREAM.name]},
         "definitions": {"streams": streams},
         "streams": [{"$ref": f"#/definitions/streams/{name}"} for name in streams],
         "concurrency_level": {

@@ -80,7 +80,9 @@ def test_spec_and_discover_declare_the_taps_streams(config, tmp_path, catalog):
     assert streams["calls"].default_cursor_field == ["start_date"]
 
 
-def test_check_succeeds_and_a_rejected_key_fails_it_clearly(api, config, tmp_path):
+def test_check_succeeds_and_fails_clearly_on_a_rejected_key_or_a_wrong_api_url(
+    api, config, tmp_path
+):
     (status,) = run_manifest("check", tmp_path, config).of_type(Type.CONNECTION_STATUS)
     assert status.status == Status.SUCCEEDED
 
@@ -90,6 +92,12 @@ def test_check_succeeds_and_a_rejected_key_fails_it_clearly(api, config, tmp_pat
     assert "rejected the API key" in status.message
     assert "check api_key" in status.message
     assert [r.status for r in api.requests][-1] == 401
+
+    elsewhere = run_manifest("check", tmp_path, {**config, "api_url": api.url + "/not-the-api"})
+    (status,) = elsewhere.of_type(Type.CONNECTION_STATUS)
+    assert status.status == Status.FAILED
+    assert "404" in status.message
+    assert "check api_url" in status.message
 
 
 def test_every_stream_delivers_every_record_the_tap_delivers(api, config, tmp_path, catalog):
