@@ -69,3 +69,14 @@ def test_calls_windows_are_the_taps():
 def test_the_manifest_is_for_the_pinned_cdk():
     pins = generate_manifest.REQUIREMENTS.read_text()
     assert f"airbyte-cdk=={yaml.safe_load(generate_manifest.render())['version']}" in pins
+
+
+def test_the_manifest_asks_for_the_taps_settings_that_mean_the_same():
+    spec = yaml.safe_load(generate_manifest.render())["spec"]["connection_specification"]
+    settings = TapAmplemarket.config_jsonschema["properties"]
+    assert list(spec["properties"]) == list(generate_manifest.SETTINGS)
+    for name, declared in spec["properties"].items():
+        assert declared["description"] == settings[name]["description"]
+        assert declared.get("default") == settings[name].get("default")
+    assert spec["required"] == ["api_key"]
+    assert [n for n, d in spec["properties"].items() if d.get("airbyte_secret")] == ["api_key"]
