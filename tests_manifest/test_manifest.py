@@ -225,3 +225,39 @@ def test_the_cdk_virtualenv_has_the_locked_versions():
         [python, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert mismatches.strip() == "[]", "rebuild it: make clean test"
+
+
+#: Run in .venv-cdk: each href of argv[2] (JSON) through the manifest's next-link template,
+#: as the CDK's CursorPagination evaluates it; prints the path or the error, one per line.
+EVALUATE_NEXT_LINK = """
+import json, sys, yaml
+from airbyte_cdk.sources.declarative.interpolation.jinja import JinjaInterpolation
+manifest = yaml.safe_load(open(sys.argv[1]))
+strategy = manifest["definitions"]["streams"]["users"]["retriever"]["paginator"]
+template = strategy["pagination_strategy"]["cursor_value"]
+for href in json.loads(sys.argv[2]):
+    body = {"_links": {"next": {"href": href}}}
+    try:
+        path = JinjaInterpolation().eval(template, {}, response=body)
+        print(json.dumps({"path": path}))
+    except Exception as exc:
+        print(json.dumps({"error": str(exc)}))
+"""
+
+
+def test_only_links_relative_to_api_url_are_followed():
+    followed = ["/users?page[after]=x", "/lead-lists/1?page[size]=100&page[after]=y"]
+    refused = ["http://elsewhere/users", "https://elsewhere/x", "//elsewhere/x", "/\\elsewhere"]
+    refused += ["users?page[after]=x", "HTTP://ELSEWHERE/users", " /users"]
+    python = pathlib.Path(os.environ["SOURCE_DECLARATIVE_MANIFEST"]).with_name("python")
+    answers = subprocess.run(
+        [python, "-c", EVALUATE_NEXT_LINK, MANIFEST, json.dumps(followed + refused)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+
+    results = [json.loads(line) for line in answers]
+    assert results[: len(followed)] == [{"path": href[1:]} for href in followed]
+    for href, result in zip(refused, results[len(followed) :], strict=True):
+        assert "not relative to api_url" in result.get("error", ""), href
