@@ -30,7 +30,14 @@ END = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
 CALLS, DAYS = 300, 60
 PATH_PREFIX = "/amplemarket-proxy"
 
-__all__ = ["FakeAmplemarketAPI", "Run", "SampleFactory", "run_manifest", "sample_dataset"]
+__all__ = [
+    "FakeAmplemarketAPI",
+    "Run",
+    "SampleFactory",
+    "manifest_command",
+    "run_manifest",
+    "sample_dataset",
+]
 
 
 class Run(airbyte_run.Run):
@@ -46,7 +53,7 @@ class Run(airbyte_run.Run):
         return "\n".join(log.message for log in self.of_type(Type.LOG))
 
 
-def run_manifest(
+def manifest_command(
     command: str,
     tmp_path: pathlib.Path,
     config: dict[str, t.Any] | None = None,
@@ -54,9 +61,9 @@ def run_manifest(
     catalog: dict[str, t.Any] | None = None,
     state: t.Any = None,
     manifest: pathlib.Path = MANIFEST,
-) -> Run:
-    """`source-declarative-manifest <command> --manifest-path manifest`; every stdout line
-    must validate as an Airbyte protocol message with no field the protocol lacks."""
+) -> list[str]:
+    """`source-declarative-manifest <command> ... --manifest-path manifest`, its inputs
+    written to files in `tmp_path`."""
     executable = os.environ.get("SOURCE_DECLARATIVE_MANIFEST", "")
     assert pathlib.Path(executable).is_file(), "set SOURCE_DECLARATIVE_MANIFEST (make does)"
     args = [executable, command]
@@ -65,13 +72,19 @@ def run_manifest(
             path = tmp_path / f"{name}.json"
             path.write_text(json.dumps(content))
             args += [f"--{name}", str(path)]
-    completed = subprocess.run(
-        [*args, "--manifest-path", str(manifest)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return [*args, "--manifest-path", str(manifest)]
+
+
+def run_manifest(
+    command: str,
+    tmp_path: pathlib.Path,
+    config: dict[str, t.Any] | None = None,
+    **inputs: t.Any,
+) -> Run:
+    """Run `manifest_command`; every stdout line must validate as an Airbyte protocol message
+    with no field the protocol lacks, and the key must not be printed."""
+    args = manifest_command(command, tmp_path, config, **inputs)
+    completed = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False)
     run = Run(validated(completed.stdout), completed.stdout, completed.stderr, completed.returncode)
     assert SECRET_LOOKING_KEY not in completed.stdout + completed.stderr, "key printed"
     return run

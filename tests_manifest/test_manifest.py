@@ -18,14 +18,16 @@ from airbyte_protocol.models import Status, Type
 from tap_amplemarket.streams import CallsStream
 from tap_amplemarket.tap import STREAM_TYPES
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
-from tests.conftest import sync
-from tests.test_airbyte import configured_catalog, per_stream_state
+from tests import test_airbyte as airbyte_run
+from tests.conftest import read_until_killed, sync
+from tests.test_airbyte import configured_catalog, per_stream_state, validated
 from tests_manifest.conftest import (
     MANIFEST,
     ROOT,
     FakeAmplemarketAPI,
     Run,
     SampleFactory,
+    manifest_command,
     run_manifest,
 )
 
@@ -163,6 +165,26 @@ def test_calls_resume_from_the_state_and_read_again_only_the_lookback(
     assert len(expected) < len(api.data.calls) / 5
     froms = {r.params["start_date_from"] for r in api.requests[already:]}
     assert min(froms) == isoformat_z(lookback_start - datetime.timedelta(seconds=1))
+
+
+def test_a_read_killed_midway_resumes_from_its_last_state_without_losing_a_call(
+    api, config, tmp_path, catalog
+):
+    configured = configured_catalog(catalog, ["calls"])
+    command = manifest_command("read", tmp_path, config, catalog=configured)
+    lines, _ = read_until_killed(command, kill_after=len(api.data.calls) // 2)
+    killed = airbyte_run.Run(validated("".join(lines[:-1])), "", "", -9)  # the last may be cut
+    state = per_stream_state(killed)
+    (bookmark,) = [entry["stream"]["stream_state"]["start_date"] for entry in state]
+    assert len(killed.records("calls")) < len(api.data.calls), "killed before the end"
+    assert bookmark > config["start_date"], "a checkpoint before the kill"
+
+    resumed = read(tmp_path, config, catalog, ["calls"], state)
+
+    assert resumed.returncode == 0, resumed.errors
+    delivered = {call["id"] for call in killed.records("calls") + resumed.records("calls")}
+    assert delivered == {call["id"] for call in api.data.calls}
+    assert len(resumed.records("calls")) < len(api.data.calls)
 
 
 def test_a_429_is_waited_out_and_an_endpoint_answering_404_skipped(api, config, tmp_path, catalog):
