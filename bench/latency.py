@@ -61,6 +61,28 @@ def run(url: str, days: int, concurrency: int, workdir: pathlib.Path) -> dict[st
     return {"seconds": seconds, "requests": calls_requests, "429s": rejected, "rss": rss}
 
 
+def print_header() -> None:
+    print(
+        f"{'history':<30} {'calls':>6} {'conc.':>5} {'wall s':>7} {'floor s':>8} "
+        f"{'wall/floor':>10} {'w/o start':>9} {'requests':>9} {'ceil(N/ps)':>10} "
+        f"{'429s':>5} {'RSS MiB':>8}"
+    )
+
+
+def print_row(
+    name: str, calls: int, concurrency: object, row: dict[str, float], quota: float, startup: float
+) -> None:
+    """One run's figures; the floor is the requests made over the quota."""
+    floor = row["requests"] / (quota / 60)
+    print(
+        f"{name:<30} {calls:>6} {concurrency!s:>5} {row['seconds']:>7.1f} "
+        f"{floor:>8.1f} {row['seconds'] / floor:>10.2f} "
+        f"{(row['seconds'] - startup) / floor:>9.2f} {row['requests']:>9.0f} "
+        f"{math.ceil(calls / PAGE_SIZE):>10} {row['429s']:>5.0f} {row['rss']:>8.1f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.25)
@@ -72,11 +94,7 @@ def main() -> None:
     )
     startup = min(run_measured([TAP, "--about"]).seconds for _ in range(3))
     print(f"tap start-up (tap-amplemarket --about, best of 3): {startup:.2f} s")
-    print(
-        f"{'history':<30} {'calls':>6} {'conc.':>5} {'wall s':>7} {'floor s':>8} "
-        f"{'wall/floor':>10} {'w/o start':>9} {'requests':>9} {'ceil(N/ps)':>10} "
-        f"{'429s':>5} {'RSS MiB':>8}"
-    )
+    print_header()
     with tempfile.TemporaryDirectory() as tmp:
         for name, (sparse, days, workdays, burst) in HISTORIES.items():
             calls = sparse + burst
@@ -86,14 +104,7 @@ def main() -> None:
             with fake_api(*fake_args, *(["--workdays"] if workdays else [])) as url:
                 for concurrency in (1, DEFAULT_CONCURRENCY):
                     row = run(url, days, concurrency, pathlib.Path(tmp))
-                    floor = row["requests"] / (args.quota / 60)
-                    print(
-                        f"{name:<30} {calls:>6} {concurrency:>5} {row['seconds']:>7.1f} "
-                        f"{floor:>8.1f} {row['seconds'] / floor:>10.2f} "
-                        f"{(row['seconds'] - startup) / floor:>9.2f} {row['requests']:>9} "
-                        f"{math.ceil(calls / PAGE_SIZE):>10} {row['429s']:>5} {row['rss']:>8.1f}",
-                        flush=True,
-                    )
+                    print_row(name, calls, concurrency, row, args.quota, startup)
 
 
 if __name__ == "__main__":

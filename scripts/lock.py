@@ -1,8 +1,9 @@
 """Pin every package `make test` installs, for every Python the project claims.
 
 `constraints.txt` pins the project's virtualenv (its dependencies and test extra), and
-`tests_airbyte/constraints.txt` PyAirbyte's (tests_airbyte/requirements.txt); make installs
-both through them, so a developer's `make test` and CI's resolve the same versions. Each is
+`tests_airbyte/constraints.txt` PyAirbyte's (tests_airbyte/requirements.txt), and
+`manifest/constraints.txt` airbyte-cdk's (manifest/requirements.txt); make installs each
+through them, so a developer's `make test` and CI's resolve the same versions. Each is
 one universal resolution by uv, with environment markers where a Python needs other versions:
 
     python scripts/lock.py --uv /path/to/uv   # re-resolve both (`make lock`; needs PyPI)
@@ -76,6 +77,11 @@ LOCKS = (
         ROOT / "tests_airbyte" / "constraints.txt",
         ["tests_airbyte/requirements.txt"],
         "tests_airbyte/requirements.txt",
+    ),
+    Lock(
+        ROOT / "manifest" / "constraints.txt",
+        ["manifest/requirements.txt"],
+        "manifest/requirements.txt",
     ),
 )
 

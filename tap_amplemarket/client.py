@@ -57,6 +57,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+    from tap_amplemarket.windows import DateWindows
+
 
 _BODY_CACHE_KEY = "_amplemarket_body"
 
@@ -433,6 +435,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     child_context_key: t.ClassVar[str | None] = None
     #: Top-level fields the API sends that are loaded elsewhere by design: dropped silently.
     ignored_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: How the stream is read in date windows; None for a full-table stream.
+    date_windows: t.ClassVar[DateWindows | None] = None
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
     # A redirect would take the key wherever it points: 3xx is reported, never followed.

@@ -15,6 +15,7 @@ from tap_amplemarket.progress import Progress, plural
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp, read_instant
 from tap_amplemarket.windows import (
     ONE_SECOND,
+    DateWindows,
     DensitySizer,
     OrderedFetcher,
     PageBudget,
@@ -162,6 +163,9 @@ class CallsStream(AmplemarketStream):
     name = "calls"
     path = "/calls"
     replication_key = "start_date"
+    date_windows = DateWindows(
+        from_param="start_date_from", to_param="start_date_to", first_window_days=7, lookback_days=3
+    )
     #: The newest start_date written so far, and the bookmark of the last checkpoint.
     _newest_written: str | None = None
     _checkpointed: str | None = None

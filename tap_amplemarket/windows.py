@@ -21,6 +21,17 @@ if t.TYPE_CHECKING:
 ONE_SECOND = datetime.timedelta(seconds=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class DateWindows:
+    """How a stream is read in date windows: the query parameters that bound a window, the
+    first window's size, and how far before the bookmark an incremental run starts again."""
+
+    from_param: str
+    to_param: str
+    first_window_days: int
+    lookback_days: int
+
+
 class Window(t.NamedTuple):
     """[lower, upper): calls whose start_date is at or after lower and before upper."""
 

@@ -6,7 +6,7 @@ import json
 
 from scripts import lock
 
-MAIN, AIRBYTE = lock.LOCKS
+MAIN, AIRBYTE, CDK = lock.LOCKS
 
 
 def test_every_constraint_file_is_resolved_from_its_current_inputs():

@@ -111,6 +111,6 @@ def test_pyairbyte_syncs_into_duckdb_and_then_reads_only_the_lookback(
 
 
 def test_this_virtualenv_has_the_locked_versions():
-    _, airbyte = lock.LOCKS
+    _, airbyte, _ = lock.LOCKS
     assert "airbyte" in {pin.name for pin in airbyte.pins()}
     assert lock.installed_mismatches(airbyte) == [], "rebuild it: make clean test"

@@ -1,0 +1,287 @@
+"""The Connector Builder manifest, run by airbyte-cdk's declarative source: every stream,
+every record, resumable calls windows, and the API's answers handled as the tap handles them."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import typing as t
+
+import jsonschema
+import pytest
+import yaml
+from airbyte_protocol.models import Status, Type
+
+from tap_amplemarket.streams import CallsStream
+from tap_amplemarket.tap import STREAM_TYPES
+from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+from tests import test_airbyte as airbyte_run
+from tests.conftest import read_until_killed, sync
+from tests.test_airbyte import configured_catalog, per_stream_state, validated
+from tests_manifest.conftest import (
+    MANIFEST,
+    ROOT,
+    FakeAmplemarketAPI,
+    Run,
+    SampleFactory,
+    manifest_command,
+    run_manifest,
+)
+
+if t.TYPE_CHECKING:
+    from tap_amplemarket.client import AmplemarketStream
+
+WINDOWS = CallsStream.date_windows
+assert WINDOWS is not None
+
+
+def primary_key(
+    stream_type: type[AmplemarketStream], record: dict[str, t.Any]
+) -> tuple[t.Any, ...]:
+    return tuple(record[key] for key in stream_type.primary_keys)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> t.Any:
+    """What `discover` answers: read from the manifest alone, so once for every test."""
+    config = {"api_key": "unused-by-discover", "api_url": "http://127.0.0.1:9"}
+    run = run_manifest("discover", tmp_path_factory.mktemp("discover"), config)
+    (catalog,) = run.of_type(Type.CATALOG)
+    return catalog
+
+
+def read(
+    tmp_path: pathlib.Path,
+    config: dict[str, t.Any],
+    catalog: t.Any,
+    streams: t.Collection[str] | None = None,
+    state: t.Any = None,
+) -> Run:
+    return run_manifest(
+        "read", tmp_path, config, catalog=configured_catalog(catalog, streams), state=state
+    )
+
+
+def test_spec_and_discover_declare_the_taps_streams(config, tmp_path, catalog):
+    (spec,) = run_manifest("spec", tmp_path).of_type(Type.SPEC)
+    assert spec.connectionSpecification  # the CDK's generic spec: the manifest's is below
+
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    jsonschema.validate(config, manifest["spec"]["connection_specification"])
+    streams = {stream.name: stream for stream in catalog.streams}
+    assert list(streams) == [stream_type.name for stream_type in STREAM_TYPES]
+    for stream_type in STREAM_TYPES:
+        stream = streams[stream_type.name]
+        assert stream.source_defined_primary_key == [[key] for key in stream_type.primary_keys]
+        assert "_extra" not in stream.json_schema["properties"]
+    assert [mode.value for mode in streams["calls"].supported_sync_modes] == [
+        "full_refresh",
+        "incremental",
+    ]
+    assert streams["calls"].default_cursor_field == ["start_date"]
+
+
+def test_check_succeeds_and_fails_clearly_on_a_rejected_key_or_a_wrong_api_url(
+    api, config, tmp_path
+):
+    (status,) = run_manifest("check", tmp_path, config).of_type(Type.CONNECTION_STATUS)
+    assert status.status == Status.SUCCEEDED
+
+    rejected = run_manifest("check", tmp_path, {**config, "api_key": "wrong-key"})
+    (status,) = rejected.of_type(Type.CONNECTION_STATUS)
+    assert status.status == Status.FAILED
+    assert "rejected the API key" in status.message
+    assert "check api_key" in status.message
+    assert [r.status for r in api.requests][-1] == 401
+
+    elsewhere = run_manifest("check", tmp_path, {**config, "api_url": api.url + "/not-the-api"})
+    (status,) = elsewhere.of_type(Type.CONNECTION_STATUS)
+    assert status.status == Status.FAILED
+    assert "404" in status.message
+    assert "check api_url" in status.message
+
+
+def test_every_stream_delivers_every_record_the_tap_delivers(api, config, tmp_path, catalog):
+    config = {**config, "start_date": "2026-03-01T01:00:00+01:00"}  # any ISO 8601 form
+    run = read(tmp_path, config, catalog)
+
+    assert run.returncode == 0, run.errors
+    assert run.errors == []
+    tap = sync({**config, "max_requests_per_minute": 100_000})
+    for stream_type in STREAM_TYPES:
+        name = stream_type.name
+        records = run.records(name)
+        keys = [primary_key(stream_type, record) for record in records]
+        assert len(keys) == len(set(keys)), f"{name}: a record delivered twice"
+        expected = {primary_key(stream_type, record) for record in tap.records(name)}
+        assert expected, f"{name}: the sample data has records"
+        assert set(keys) == expected, name
+    assert {call["id"] for call in run.records("calls")} == {c["id"] for c in api.data.calls}
+    assert all("leads" not in lead_list for lead_list in run.records("lead_lists"))
+    assert all(entry["lead_list_id"] for entry in run.records("lead_list_entries"))
+    for stream in catalog.streams:  # as a destination would validate them
+        for record in run.records(stream.name):
+            jsonschema.validate(record, stream.json_schema)
+    assert_calls_windows(api, config, run)
+
+
+def assert_calls_windows(api: FakeAmplemarketAPI, config: dict[str, t.Any], run: Run) -> None:
+    """Calls were read in windows of the tap's first window size, each padded by a second as
+    the tap pads them, with a STATE as they complete, not one at the end."""
+    requests = api.requests_to("/calls")
+    froms = {r.params[WINDOWS.from_param] for r in requests}
+    first_window = datetime.timedelta(days=WINDOWS.first_window_days)
+    span = parse_timestamp(config["end_date"]) - parse_timestamp(config["start_date"])
+    assert len(froms) == -(-span // first_window)  # one query per window, pages aside
+    assert all(set(r.params) >= {WINDOWS.from_param, WINDOWS.to_param} for r in requests)
+    first = min(requests, key=lambda r: r.params[WINDOWS.from_param])
+    assert first.params[WINDOWS.from_param] == "2026-02-28T23:59:59Z"
+    assert first.params[WINDOWS.to_param] == "2026-03-08T00:00:00Z"
+    bookmarks = [state["start_date"] for state in run.stream_states("calls")]
+    assert len(set(bookmarks)) > 3
+    assert bookmarks == sorted(bookmarks)
+    assert bookmarks[-1] == max(call["start_date"] for call in api.data.calls)
+
+
+def test_calls_resume_from_the_state_and_read_again_only_the_lookback(
+    api, config, tmp_path, catalog
+):
+    first = read(tmp_path, config, catalog, ["calls"])
+    newest = max(call["start_date"] for call in api.data.calls)
+    logged_late = parse_timestamp(newest) - datetime.timedelta(days=WINDOWS.lookback_days - 1)
+    late = SampleFactory(seed=99).call(logged_late, api.data.users, api.data.dispositions)
+    api.add_call(late)
+    already = len(api.requests)
+
+    second = read(tmp_path, config, catalog, ["calls"], per_stream_state(first))
+
+    lookback_start = parse_timestamp(newest) - datetime.timedelta(days=WINDOWS.lookback_days)
+    expected = {c["id"] for c in api.data.calls if c["start_date"] >= isoformat_z(lookback_start)}
+    assert {call["id"] for call in second.records("calls")} == expected
+    assert late["id"] in expected
+    assert len(expected) < len(api.data.calls) / 5
+    froms = {r.params["start_date_from"] for r in api.requests[already:]}
+    assert min(froms) == isoformat_z(lookback_start - datetime.timedelta(seconds=1))
+
+
+def test_a_read_killed_midway_resumes_from_its_last_state_without_losing_a_call(
+    api, config, tmp_path, catalog
+):
+    configured = configured_catalog(catalog, ["calls"])
+    command = manifest_command("read", tmp_path, config, catalog=configured)
+    lines, _ = read_until_killed(command, kill_after=len(api.data.calls) // 2)
+    killed = airbyte_run.Run(validated("".join(lines[:-1])), "", "", -9)  # the last may be cut
+    state = per_stream_state(killed)
+    (bookmark,) = [entry["stream"]["stream_state"]["start_date"] for entry in state]
+    assert len(killed.records("calls")) < len(api.data.calls), "killed before the end"
+    assert bookmark > config["start_date"], "a checkpoint before the kill"
+
+    resumed = read(tmp_path, config, catalog, ["calls"], state)
+
+    assert resumed.returncode == 0, resumed.errors
+    delivered = {call["id"] for call in killed.records("calls") + resumed.records("calls")}
+    assert delivered == {call["id"] for call in api.data.calls}
+    # Resumed from the state: nothing older than its bookmark less the lookback is read again.
+    resumed_from = parse_timestamp(bookmark) - datetime.timedelta(days=WINDOWS.lookback_days)
+    assert min(call["start_date"] for call in resumed.records("calls")) >= isoformat_z(resumed_from)
+
+
+def test_a_429_is_waited_out_and_an_endpoint_answering_404_skipped(api, config, tmp_path, catalog):
+    api.fail_next("429", times=2, path="/users", retry_after="1")
+    api.fail_next("404", times=None, path="/sequences")  # a plan without it
+
+    run = read(tmp_path, config, catalog, ["users", "sequences", "mailboxes"])
+
+    assert run.returncode == 0, run.errors
+    assert len(run.records("users")) == len(api.data.users)
+    users = api.requests_to("/users")
+    assert [r.status for r in users[:3]] == [429, 429, 200]
+    assert users[1].at - users[0].at >= 0.9  # waited Retry-After: a lower bound, never late
+    assert users[2].at - users[1].at >= 0.9
+    assert run.records("sequences") == []
+    assert "404" in run.logs + run.stderr
+    assert len(run.records("mailboxes")) == len(api.data.mailboxes)
+
+
+def test_a_next_link_to_another_origin_is_refused_without_the_key(api, config, tmp_path, catalog):
+    with FakeAmplemarketAPI(api_key="other") as elsewhere:
+        api.fail_next("link", path="/users", href=f"{elsewhere.url}/users?page[after]=x")
+
+        run = read(tmp_path, config, catalog, ["users"])
+
+        assert elsewhere.requests == [], "the key went to another origin"
+    assert run.returncode != 0
+    assert any("next link that is not relative to api_url" in error for error in run.errors)
+
+
+def test_the_cdk_alone_follows_an_absolute_next_link_anywhere_with_the_key(
+    api, config, tmp_path, catalog
+):
+    """Why the manifest guards its next links: the CDK joins an absolute link as it is."""
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    users = manifest["definitions"]["streams"]["users"]["retriever"]["paginator"]
+    users["pagination_strategy"]["cursor_value"] = "{{ response._links.next.href }}"
+    unguarded = tmp_path / "unguarded.yaml"
+    unguarded.write_text(json.dumps(manifest))
+    with FakeAmplemarketAPI(api_key="other") as elsewhere:
+        api.fail_next("link", path="/users", href=f"{elsewhere.url}/users")
+
+        run_manifest(
+            "read",
+            tmp_path,
+            config,
+            catalog=configured_catalog(catalog, ["users"]),
+            manifest=unguarded,
+        )
+
+        sent = [r.headers.get("Authorization") for r in elsewhere.requests]
+    assert sent[:1] == [f"Bearer {api.api_key}"]
+
+
+def test_the_cdk_virtualenv_has_the_locked_versions():
+    """.venv-cdk is built through manifest/constraints.txt (scripts/lock.py)."""
+    python = pathlib.Path(os.environ["SOURCE_DECLARATIVE_MANIFEST"]).with_name("python")
+    check = "from scripts import lock; print(lock.installed_mismatches(lock.LOCKS[2]))"
+    mismatches = subprocess.run(
+        [python, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert mismatches.strip() == "[]", "rebuild it: make clean test"
+
+
+#: Run in .venv-cdk: each href of argv[2] (JSON) through the manifest's next-link template,
+#: as the CDK's CursorPagination evaluates it; prints the path or the error, one per line.
+EVALUATE_NEXT_LINK = """
+import json, sys, yaml
+from airbyte_cdk.sources.declarative.interpolation.jinja import JinjaInterpolation
+manifest = yaml.safe_load(open(sys.argv[1]))
+strategy = manifest["definitions"]["streams"]["users"]["retriever"]["paginator"]
+template = strategy["pagination_strategy"]["cursor_value"]
+for href in json.loads(sys.argv[2]):
+    body = {"_links": {"next": {"href": href}}}
+    try:
+        path = JinjaInterpolation().eval(template, {}, response=body)
+        print(json.dumps({"path": path}))
+    except Exception as exc:
+        print(json.dumps({"error": str(exc)}))
+"""
+
+
+def test_only_links_relative_to_api_url_are_followed():
+    followed = ["/users?page[after]=x", "/lead-lists/1?page[size]=100&page[after]=y"]
+    refused = ["http://elsewhere/users", "https://elsewhere/x", "//elsewhere/x", "/\\elsewhere"]
+    refused += ["users?page[after]=x", "HTTP://ELSEWHERE/users", " /users"]
+    python = pathlib.Path(os.environ["SOURCE_DECLARATIVE_MANIFEST"]).with_name("python")
+    answers = subprocess.run(
+        [python, "-c", EVALUATE_NEXT_LINK, MANIFEST, json.dumps(followed + refused)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+
+    results = [json.loads(line) for line in answers]
+    assert results[: len(followed)] == [{"path": href[1:]} for href in followed]
+    for href, result in zip(refused, results[len(followed) :], strict=True):
+        assert "not relative to api_url" in result.get("error", ""), href
