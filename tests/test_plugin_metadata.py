@@ -55,6 +55,7 @@ def test_a_setting_added_to_the_tap_without_regenerating_is_caught(monkeypatch):
         metadata.MELTANO_YML,
         metadata.PLUGIN_DEFINITION,
         metadata.README,
+        metadata.MELTANO_DOC,
     }
 
 

@@ -415,8 +415,8 @@ def test_an_api_that_has_answered_is_retried_as_before(api, config, tmp_path):
 
 
 def test_the_offline_airbyte_walkthrough_writes_outside_the_repository():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Try it offline", 1)[1].split("\n### ", 1)[0]
+    readme = (ROOT / "docs" / "airbyte.md").read_text()
+    section = readme.split("## Try it offline", 1)[1].split("\n## ", 1)[0]
     script = section.split("```bash\n", 1)[1].split("```", 1)[0]
     before_scratch, after = script.split('cd "$(mktemp -d)"', 1)
     written = re.findall(r'> ?([\w.]+\.jsonl?)|open\("([\w.]+)", "w"\)', after)
