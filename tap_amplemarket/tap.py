@@ -52,6 +52,9 @@ STREAM_TYPES: tuple[type[AmplemarketStream], ...] = tuple(
 )
 
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
+#: What the window settings default to: the calls stream's declaration.
+CALLS_WINDOWS = streams.CallsStream.date_windows
+assert CALLS_WINDOWS is not None
 #: Longest window_days / lookback_window_days accepted: ten years.
 MAX_DAYS = 3650
 #: The largest value of each setting that has one, and why, if not plain.
@@ -116,7 +119,7 @@ class TapAmplemarket(Tap):
         th.Property(
             "window_days",
             th.IntegerType,
-            default=7,
+            default=CALLS_WINDOWS.first_window_days,
             title="Window days",
             description=(
                 "Size of the first date window of calls (later windows are sized from the "
@@ -127,7 +130,7 @@ class TapAmplemarket(Tap):
         th.Property(
             "lookback_window_days",
             th.IntegerType,
-            default=3,
+            default=CALLS_WINDOWS.lookback_days,
             title="Lookback window days",
             description=(
                 "Each incremental run re-reads this many days before the bookmark, picking up "

@@ -36,7 +36,7 @@ def test_pages_are_counted_per_window_and_per_partition(api, config, tmp_path):
 
     log = lines(result.stderr)
     windows = [line for line in log if "calls: window [" in line]
-    counted = sum(int(re.search(r"done: ([\d,]+) calls?", w).group(1)) for w in windows)
+    counted = sum(int(re.search(r"done: ([\d,]+) records?", w).group(1)) for w in windows)
     assert counted >= len(result.records("calls")), "each window counts its own calls"
     per_user = [
         line for line in log if re.search(r"tasks \[user_id=[^\]]+\]: 7 records in 2 pages", line)
