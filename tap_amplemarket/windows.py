@@ -165,9 +165,10 @@ def split(window: Window, sample: list[datetime.datetime], target: int) -> list[
     return [Window(lower, upper) for lower, upper in itertools.pairwise(bounds)]
 
 
-def start_date(record: dict[str, t.Any]) -> datetime.datetime | None:
-    """A record's start date as an instant, read by the one parser; None if it has none."""
-    value = record.get("start_date")
+def start_date(record: dict[str, t.Any], key: str) -> datetime.datetime | None:
+    """A record's start date (its `key`) as an instant, read by the one parser; None if it
+    has none that parser reads."""
+    value = record.get(key)
     instant = read_instant(value) if isinstance(value, str) else None
     return None if instant is None else instant[0]
 
@@ -189,13 +190,15 @@ def read_window(
 ) -> Read:
     """Every record of `window` (in a worker thread), or, past `limit` records, what it saw."""
     assert stream.date_windows is not None
+    assert stream.replication_key is not None
+    key = stream.replication_key
     query = window.query(stream.date_windows)
     low, high = (parse_timestamp(value) for value in query.values())
     read = Read(window, [], [])
     for seen, record in enumerate(stream.request_records(dict(query)), start=1):
         if stop.is_set():
             break
-        when = start_date(record)
+        when = start_date(record, key)
         if when is None:
             read.unplaced.append(record)
         elif window.holds(when):
@@ -313,7 +316,8 @@ def read_in_windows(
                 if key not in delivered_unplaced:
                     if record.get("id") is not None:  # else skipped, and counted, as keyless
                         delivered_unplaced.add(key)
-                    record.setdefault("start_date", None)  # the SDK's state code reads it
+                    assert stream.replication_key is not None
+                    record.setdefault(stream.replication_key, None)  # the SDK's state code reads it
                     wrote = True
                     yield record
             outside += read.outside
