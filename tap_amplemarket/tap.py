@@ -122,9 +122,11 @@ class TapAmplemarket(Tap):
             default=CALLS_WINDOWS.first_window_days,
             title="Window days",
             description=(
-                "Size of the first date window of calls (later windows are sized from the "
-                "calls per day seen, aiming at 20 full pages each). A STATE checkpoint follows "
-                "every window, so an interrupted sync resumes where it stopped."
+                "Span of the first date windows of calls, shared by the concurrent requests "
+                "(later windows are sized from the calls per day seen, aiming at 20 full pages "
+                "each). "
+                "A STATE checkpoint follows every window, so an interrupted sync resumes where "
+                "it stopped."
             ),
         ),
         th.Property(

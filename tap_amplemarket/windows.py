@@ -93,7 +93,7 @@ class Sizer:
     """Sizes each next window from the latest window written (in time): `target` records at
     its density, four times its span if it was empty; near the end of the range, windows
     shrink (to half the target at least) so that every worker stays busy to the last page.
-    Before any is written, the `first` span is read as one window per worker."""
+    Before any is written, windows are a worker's share of the `first` span."""
 
     def __init__(self, first: datetime.timedelta, target: int, workers: int) -> None:
         self.first, self.target, self.workers = first, target, workers
@@ -291,8 +291,9 @@ def read_in_windows(
 
     try:
         while True:
-            # Until a window has been written, nothing is known of density: one round only.
-            ahead = workers if sizer.latest is None else 2 * workers
+            # The first window alone: it says what density to plan for, and whether api_url
+            # answers at all before a request per worker goes there.
+            ahead = 1 if sizer.latest is None else 2 * workers
             while len(pending) < ahead and (window := next(planned, None)) is not None:
                 submit(window)
             if not pending:
