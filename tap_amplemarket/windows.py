@@ -90,28 +90,34 @@ def _cut_inside(window: Window, cut: datetime.datetime) -> datetime.datetime | N
 
 
 class Sizer:
-    """Sizes each next window from the latest window written (in time): `target` records at
-    its density, four times its span if it was empty; near the end of the range, windows
-    shrink (to half the target at least) so that every worker stays busy to the last page.
-    Before any is written, windows are a worker's share of the `first` span."""
+    """Sizes each next window from the latest windows written: `target` records at their
+    density (as many of the latest as hold `target`, so that a quiet weekend does not size
+    the next window for a quiet year), four times the latest span if all were empty; near
+    the end of the range, windows shrink (to half the target at least) so that every worker
+    stays busy to the last page. Before any is written, windows are a worker's share of the
+    `first` span."""
 
     def __init__(self, first: datetime.timedelta, target: int, workers: int) -> None:
         self.first, self.target, self.workers = first, target, workers
-        self.latest: tuple[Window, int] | None = None
+        self.written: list[tuple[Window, int]] = []  # in order: windows are written so
 
     def observe(self, window: Window, records: int) -> None:
-        if self.latest is None or window.upper >= self.latest[0].upper:
-            self.latest = (window, records)
+        self.written = [*self.written[-63:], (window, records)]
 
     def span(self, left: datetime.timedelta) -> float:
         """The next window's span in seconds (a float: years at the density of one record
         would overflow a timedelta)."""
-        if self.latest is None:  # the first span, shared by the workers
+        if not self.written:
             return self.first.total_seconds() / self.workers
-        window, records = self.latest
+        latest, earliest, records = self.written[-1][0], self.written[-1][0], 0
+        for window, count in reversed(self.written):
+            earliest, records = window, records + count
+            if records >= self.target:
+                break
+        seconds = (latest.upper - earliest.lower).total_seconds()
         if records == 0:
-            return window.span.total_seconds() * 4
-        at_density = window.span.total_seconds() * self.target / records
+            return latest.span.total_seconds() * 4
+        at_density = seconds * self.target / records
         return min(at_density, max(left.total_seconds() / self.workers, at_density / 2))
 
 
@@ -293,7 +299,7 @@ def read_in_windows(
         while True:
             # The first window alone: it says what density to plan for, and whether api_url
             # answers at all before a request per worker goes there.
-            ahead = 1 if sizer.latest is None else 2 * workers
+            ahead = 2 * workers if sizer.written else 1
             while len(pending) < ahead and (window := next(planned, None)) is not None:
                 submit(window)
             if not pending:

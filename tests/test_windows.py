@@ -61,18 +61,26 @@ def test_an_empty_range_plans_no_window():
     assert list(plan_windows(START, START, lambda _left: 3600)) == []
 
 
-def test_windows_grow_fourfold_after_an_empty_one_and_aim_at_the_target_after_others():
+def test_windows_grow_fourfold_after_empty_ones_and_aim_at_the_target_after_others():
     sizer = Sizer(first=7 * DAY, target=2000, workers=4)
-    assert sizer.span(1000 * DAY) == (7 * DAY / 4).total_seconds(), "one first window a worker"
+    assert sizer.span(1000 * DAY) == (7 * DAY / 4).total_seconds(), "a worker's share"
 
     sizer.observe(Window(START, START + DAY), 0)
     assert sizer.span(1000 * DAY) == (4 * DAY).total_seconds()
 
-    sizer.observe(Window(START + DAY, START + 2 * DAY), 1000)
-    assert sizer.span(1000 * DAY) == (2 * DAY).total_seconds()
+    sizer.observe(Window(START + DAY, START + 2 * DAY), 4000)
+    assert sizer.span(1000 * DAY) == (DAY / 2).total_seconds()
     # Near the end: shared by the workers, down to half the target.
-    assert sizer.span(4 * DAY) == DAY.total_seconds()
-    assert sizer.span(DAY) == DAY.total_seconds()
+    assert sizer.span(DAY) == (DAY / 4).total_seconds()
+    assert sizer.span(DAY / 10) == (DAY / 4).total_seconds()
+
+
+def test_a_quiet_weekend_does_not_size_the_next_window_for_a_quiet_year():
+    sizer = Sizer(first=7 * DAY, target=2000, workers=1)
+    sizer.observe(Window(START, START + DAY), 2000)
+    sizer.observe(Window(START + DAY, START + 3 * DAY), 1)  # the weekend
+
+    assert sizer.span(1000 * DAY) == pytest.approx(3 * 86400 * 2000 / 2001), "not 2 days x 2000"
 
 
 def test_a_lone_record_in_decades_sizes_a_window_beyond_any_date_without_overflow():
