@@ -11,7 +11,8 @@ covers [bookmark - lookback, end) in contiguous windows, and each window is atom
 - windows are written in order, each sorted by start_date and followed by its checkpoint.
 
 Up to `max_concurrent_requests` windows are read at once by a thread pool; at most twice as
-many wait to be written, so memory is bounded by PAGE_BOUND pages a window.
+many wait to be written (and the parts of a dropped window), each at most PAGE_BOUND pages:
+memory is bounded whatever the history.
 """
 
 from __future__ import annotations
