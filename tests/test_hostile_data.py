@@ -138,6 +138,7 @@ def test_a_call_without_a_usable_date_is_delivered_once_across_windows(tmp_path)
             start_date="2026-04-10T00:00:00Z",
             end_date="2026-04-21T00:00:00Z",
             window_days=1,
+            max_concurrent_requests=1,  # a first window of a whole day
         )
         result = run_cli([], config, tmp_path)
 
