@@ -102,7 +102,13 @@ class Sizer:
         self.first, self.target, self.workers = first, target, workers
         self.written: list[tuple[Window, int]] = []  # in order: windows are written so
 
-    def observe(self, window: Window, records: int) -> None:
+    def observe(
+        self, window: Window, records: int, oldest: datetime.datetime | None = None
+    ) -> None:
+        """`records` were in `window`, the `oldest` dated so; in the first window holding any,
+        history starts there: the density is that of the part from the oldest on."""
+        if oldest is not None and not any(count for _, count in self.written):
+            window = Window(max(window.lower, oldest), window.upper)
         self.written = [*self.written[-63:], (window, records)]
 
     def span(self, left: datetime.timedelta) -> float:
@@ -308,6 +314,14 @@ def read_in_windows(
             window, future = pending.popleft()
             read = future.result()
             if read.dropped is not None:
+                # At least this dense: the windows planned since, not started yet, are
+                # planned again at the new density (pending is in date order, as planned).
+                sizer.observe(window, PAGE_BOUND * (stream.page_size or 1))
+                unstarted = []
+                while pending and pending[-1][1].cancel():
+                    unstarted.append(pending.pop()[0])
+                if unstarted:
+                    planned = plan_windows(unstarted[-1].lower, end, sizer.span)
                 parts = split(window, read.dropped, target)
                 stream.log(
                     "%s: window [%s, %s) passed %d pages: read again in %d parts",
@@ -329,7 +343,7 @@ def read_in_windows(
                     wrote = True
                     yield record
             outside += read.outside
-            sizer.observe(window, len(read.placed))
+            sizer.observe(window, len(read.placed), read.placed[0][0] if read.placed else None)
             bookmark.checkpoint(read.placed[-1][0] if read.placed else None, wrote=wrote)
             stream.log(
                 "%s: window [%s, %s) done: %s",
