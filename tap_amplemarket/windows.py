@@ -153,13 +153,12 @@ def split(window: Window, sample: list[datetime.datetime], target: int) -> list[
     parts more, years of quiet history a few requests. In halves if the sample is empty;
     [] if the window cannot be cut (see `Window.can_split`)."""
     inside = sorted(when for when in sample if window.holds(when))
-    if not inside:
-        middle = (window.lower + window.span / 2).replace(microsecond=0)
-        cuts = {middle, middle + ONE_SECOND}
-    else:
+    middle = (window.lower + window.span / 2).replace(microsecond=0)
+    cuts = {middle, middle + ONE_SECOND}  # if the sample offers none
+    if inside:
         seconds = [when.replace(microsecond=0) for when in inside]
         crowded = {second for second, n in collections.Counter(seconds).items() if n >= target}
-        cuts = {seconds[i] for i in range(target, len(seconds), target)} | crowded
+        cuts |= {seconds[i] for i in range(target, len(seconds), target)} | crowded
         cuts |= {second + ONE_SECOND for second in crowded}
         # Beyond each end, the first part spans what the `target` calls nearest that end did.
         edge = min(target, len(seconds)) - 1
@@ -297,8 +296,9 @@ def read_in_windows(
     pending: collections.deque[tuple[Window, concurrent.futures.Future[Read]]]
     pending = collections.deque()
 
-    def submit(window: Window, *, first: bool = False) -> None:
-        limit = PAGE_BOUND * (stream.page_size or 1) if window.can_split() else None
+    def submit(window: Window, *, first: bool = False, bounded: bool = True) -> None:
+        bounded = bounded and window.can_split()
+        limit = PAGE_BOUND * (stream.page_size or 1) if bounded else None
         entry = (window, pool.submit(read_window, stream, window, limit, stop))
         pending.appendleft(entry) if first else pending.append(entry)
 
@@ -330,6 +330,8 @@ def read_in_windows(
                 )  # fmt: skip
                 for part in reversed(parts):
                     submit(part, first=True)
+                if not parts:  # cannot be cut (never so for a window that can_split)
+                    submit(window, first=True, bounded=False)
                 continue
             yield from (record for _, record in read.placed)
             wrote = bool(read.placed)

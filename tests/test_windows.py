@@ -127,6 +127,19 @@ def test_a_dropped_window_is_cut_into_parts_that_tile_it(seed):
         assert query["to"] <= whole["to"]
 
 
+def test_a_sample_spanning_the_whole_window_still_cuts_it():
+    # Found by the property test: the oldest and newest sampled seconds were the window's
+    # bounds, so the cuts beyond the sample fell outside it, and the window was skipped.
+    window = Window(START, START + DAY)
+    sample = [START + datetime.timedelta(microseconds=999_999), START + DAY / 3, START + DAY / 2]
+    sample.append(START + DAY - ONE_SECOND)
+
+    parts = split(window, sample, target=20)
+
+    assert len(parts) >= 2
+    assert_tiles(parts, window.lower, window.upper)
+
+
 def test_a_crowded_second_becomes_a_part_of_its_own():
     crowded = START + 5 * DAY
     window = Window(START, START + 10 * DAY)
