@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from tap_amplemarket import schemas  # noqa: E402
 from tap_amplemarket.client import AmplemarketStream  # noqa: E402
 from tap_amplemarket.settings import BOUND_WORDS  # noqa: E402
-from tap_amplemarket.streams import BOUNDARY_PAD, DEFAULT_START, DispositionsStream  # noqa: E402
+from tap_amplemarket.streams import DispositionsStream  # noqa: E402
 from tap_amplemarket.tap import STREAM_TYPES, TapAmplemarket  # noqa: E402
 from tap_amplemarket.timefmt import isoformat_z  # noqa: E402
+from tap_amplemarket.windows import DEFAULT_START, QUERY_PAD  # noqa: E402
 
 MANIFEST = ROOT / "manifest" / "manifest.yaml"
 REQUIREMENTS = ROOT / "manifest" / "requirements.txt"
@@ -196,9 +197,9 @@ def requester(stream_type: type[AmplemarketStream], path: str) -> dict[str, t.An
         )
     windows = stream_type.date_windows
     if windows is not None:
-        # Padded as the tap pads its windows (BOUNDARY_PAD): the API's bound inclusivity is
+        # Padded as the tap pads its windows (QUERY_PAD): the API's bound inclusivity is
         # not documented; each call is then kept in exactly one window (record_filter).
-        pad = int(BOUNDARY_PAD.total_seconds())
+        pad = int(QUERY_PAD.total_seconds())
         for param, bound, sign in (
             (windows.from_param, "start_time", "-"),
             (windows.to_param, "end_time", "+"),

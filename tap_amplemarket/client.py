@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import re
+import sys
 import threading
 import typing as t
 from functools import cached_property
@@ -48,6 +49,7 @@ from tap_amplemarket.errors import (
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RETRIABLE, RetryPolicy
 from tap_amplemarket.throttle import PacedLimiter
+from tap_amplemarket.windows import DateWindows, read_in_windows
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -435,7 +437,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     child_context_key: t.ClassVar[str | None] = None
     #: Top-level fields the API sends that are loaded elsewhere by design: dropped silently.
     ignored_fields: t.ClassVar[tuple[str, ...]] = ()
-    #: How the stream is read in date windows; None for a full-table stream.
+    #: Set on a stream read in date windows (windows.py): its filters, first window, lookback.
     date_windows: t.ClassVar[DateWindows | None] = None
     #: First retry waits about this many seconds, doubling up to a minute.
     backoff_factor: t.ClassVar[float] = 2.0
@@ -444,6 +446,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     # The SDK's per-value pass was half the run time and drops what does not fit: instead
     # `post_process` conforms each record once (conform.py), keeping the misfits in `_extra`.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    # A STATE only where it is a resume point: after a date window (windows.Bookmark).
+    STATE_MSG_FREQUENCY = sys.maxsize
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
@@ -833,8 +837,23 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return record
 
     def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        """The records of one partition, as the API pages them (calls read date windows)."""
+        """The records of one partition, as the API pages them, or in date windows."""
+        if self.date_windows is not None:
+            return read_in_windows(self, context)
         return self.request_records(context)
+
+    @property
+    @override
+    def is_sorted(self) -> bool:
+        # Date windows are written in order, each sorted by start date: resumable.
+        return self.date_windows is not None
+
+    @property
+    @override
+    def check_sorted(self) -> bool:
+        # The bookmark is set at each checkpoint, not from records (a lookback re-reads
+        # older ones, and the SDK compares them as text): see windows.Bookmark.
+        return False
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

@@ -32,9 +32,8 @@ def _dry_run_stop(record: logging.LogRecord) -> bool:
 
 
 def _state_helper_warning(record: logging.LogRecord) -> bool:
-    """That an unsorted stream cannot resume (date windows make calls resumable), and that a
-    record without a start_date moves no bookmark (delivered on purpose, warned about once
-    when it is conformed)."""
+    """That a record without a start_date moves no bookmark: delivered on purpose, and
+    warned about once per run by the stream (windows.summary)."""
     return record.funcName == "increment_state" and record.levelno == logging.WARNING
 
 

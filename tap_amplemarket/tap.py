@@ -38,6 +38,9 @@ STREAM_TYPES: tuple[type[AmplemarketStream], ...] = tuple(
 #: The SDK's setting that switches ACTIVATE_VERSION on (the tap's default: on).
 EMIT_ACTIVATE_VERSION = "emit_activate_version_messages"
 DOCUMENTED_RATE_LIMIT = 500  # requests per minute per API key
+#: What the window settings default to: the calls stream's declaration.
+CALLS_WINDOWS = streams.CallsStream.date_windows
+assert CALLS_WINDOWS is not None
 #: Longest window_days / lookback_window_days accepted: ten years.
 MAX_DAYS = 3650
 
@@ -89,18 +92,20 @@ class TapAmplemarket(Tap):
         th.Property(
             "window_days",
             th.IntegerType(exclusive_minimum=0, maximum=MAX_DAYS),
-            default=7,
+            default=CALLS_WINDOWS.first_window_days,
             title="Window days",
             description=(
-                "Size of the first date window of calls (later windows are sized from the "
-                "calls per day seen, aiming at 20 full pages each). A STATE checkpoint follows "
-                "every window, so an interrupted sync resumes where it stopped."
+                "Span of the first date windows of calls, shared by the concurrent requests "
+                "(later windows are sized from the calls per day seen, aiming at 20 full pages "
+                "each). "
+                "A STATE checkpoint follows every window, so an interrupted sync resumes where "
+                "it stopped."
             ),
         ),
         th.Property(
             "lookback_window_days",
             th.IntegerType(minimum=0, maximum=MAX_DAYS),
-            default=3,
+            default=CALLS_WINDOWS.lookback_days,
             title="Lookback window days",
             description=(
                 "Each incremental run re-reads this many days before the bookmark, picking up "

@@ -2,8 +2,8 @@
 fake API), with one behaviour on every supported Python.
 
 - `read_instant` reads RFC 3339 and the common ISO 8601 forms the API or a user may send
-  (offsets, `Z`, a space for `T`, no seconds, fractions, a bare date); `parse_timestamp` is
-  the same, raising ValueError.
+  (offsets, `Z` or `z`, `T`, `t` or a space, no seconds, fractions, a leap second, a bare
+  date); `parse_timestamp` is the same, raising ValueError.
 - `isoformat_z` writes the API's own form, to the second; `format_datetime` writes the
   normal form of records, to the microsecond. Both are UTC with a `Z`, so that text order is
   time order.
@@ -40,6 +40,8 @@ def read_instant(text: str) -> tuple[datetime.datetime, bool] | None:
         return None
     year, month, day, hour, minute, second, fraction, offset = match.groups()
     fraction = fraction or ""
+    microsecond = int(fraction[:6].ljust(6, "0"))
+    leap = second == "60"  # a leap second: read as the last microsecond before the next one
     try:
         value = datetime.datetime(
             int(year),
@@ -47,13 +49,13 @@ def read_instant(text: str) -> tuple[datetime.datetime, bool] | None:
             int(day),
             int(hour or 0),
             int(minute or 0),
-            int(second or 0),
-            int(fraction[:6].ljust(6, "0")),
+            59 if leap else int(second or 0),
+            999_999 if leap else microsecond,
             tzinfo=_zone(offset),
         ).astimezone(UTC)
     except (ValueError, OverflowError):  # no such day or time; beyond year 1 to 9999 in UTC
         return None
-    return value, not fraction[6:].strip("0")
+    return value, not leap and not fraction[6:].strip("0")
 
 
 def _zone(offset: str | None) -> datetime.tzinfo:
@@ -93,8 +95,9 @@ def normalize(text: str) -> tuple[str, bool] | None:
         try:
             fromisoformat(text[:-1])
         except ValueError:
-            return None
-        return text, True
+            pass  # not a date, or a leap second: read_instant decides
+        else:
+            return text, True
     instant = read_instant(text)
     if instant is None:
         return None

@@ -1,39 +1,69 @@
-"""Date windows for /calls: how they are sized, and how several are fetched at once in order.
+"""Date windows: how a date-filtered stream (calls) is read so that no record is lost.
 
-- `plan_windows` is the pure part: contiguous whole-second windows covering [start, end).
-- `DensitySizer` sizes each next window from the calls per second seen so far, aiming at
-  `target_calls` per window (a handful of full pages, then a checkpoint).
-- `OrderedFetcher` runs up to N windows' page loops in threads and hands their output to
-  the caller strictly in window order, with a bounded number of pages buffered ahead.
+A stream says how in `date_windows` (its filter parameters, first window, lookback). Its run
+covers [bookmark - lookback, end) in contiguous windows, and each window is atomic:
+- it is read whole, page after page through its next links, before any of it is written;
+- a window that passes PAGE_BOUND pages is dropped, nothing of it written, and read again in
+  parts (`split`);
+- its records are placed by their parsed start_date: a record belongs to the one window that
+  holds that instant, whatever the API's order or the inclusivity of its bounds (each query
+  is padded by a second on both sides); one without a usable date is written once per run;
+- windows are written in order, each sorted by start_date and followed by its checkpoint.
+
+Up to `max_concurrent_requests` windows are read at once by a thread pool; at most twice as
+many wait to be written (and the parts of a dropped window), each at most PAGE_BOUND pages:
+memory is bounded whatever the history.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import datetime
+import itertools
+import logging
+import math
 import threading
-import time
 import typing as t
 
+from tap_amplemarket.progress import Progress, plural
+from tap_amplemarket.timefmt import format_datetime, isoformat_z, parse_timestamp, read_instant
+
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterator
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_amplemarket.client import AmplemarketStream
 
 ONE_SECOND = datetime.timedelta(seconds=1)
+#: How much wider than its window a window's query is on each side (see `Window.query`).
+QUERY_PAD = ONE_SECOND
+#: Where a first sync with neither state nor `start_date` begins.
+DEFAULT_START = datetime.datetime(2010, 1, 1, tzinfo=datetime.timezone.utc)
+#: Windows aim at this many full pages: the one partial page ending each costs 5% at most.
+TARGET_PAGES = 20
+#: A window with more pages than this is dropped and read again in parts: what bounds memory
+#: and the records between two checkpoints.
+PAGE_BOUND = 2 * TARGET_PAGES
+#: How long a run that stops early waits for the windows still being read (a request, or a
+#: retry's wait, is not cut short).
+STOP_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
 class DateWindows:
-    """How a stream is read in date windows: the query parameters that bound a window, the
-    first window's size, and how far before the bookmark an incremental run starts again."""
+    """What makes a stream read in date windows (see the module's docstring)."""
 
-    from_param: str
-    to_param: str
-    first_window_days: int
-    lookback_days: int
+    from_param: str  # the query parameter of the earliest start date asked for
+    to_param: str  # ... and of the latest
+    first_window_days: int  # the first window's span, before any density is known
+    lookback_days: int  # each incremental run re-reads this much before the bookmark
 
 
 class Window(t.NamedTuple):
-    """[lower, upper): calls whose start_date is at or after lower and before upper."""
+    """[lower, upper): the records whose start date is at or after lower and before upper."""
 
     lower: datetime.datetime
     upper: datetime.datetime
@@ -42,255 +72,327 @@ class Window(t.NamedTuple):
     def span(self) -> datetime.timedelta:
         return self.upper - self.lower
 
+    def holds(self, when: datetime.datetime) -> bool:
+        return self.lower <= when < self.upper
 
-def whole_seconds(value: datetime.timedelta) -> datetime.timedelta:
-    """`value` rounded down to whole seconds, and at least one second."""
-    return max(ONE_SECOND, datetime.timedelta(seconds=int(value.total_seconds())))
+    def query(self, spec: DateWindows) -> dict[str, str]:
+        """The filters asking for this window, on whole seconds, a second wider on each side:
+        the API's bounds may be inclusive or not, and placement decides (`holds`)."""
+        lower = self.lower.replace(microsecond=0) - QUERY_PAD
+        upper = self.upper.replace(microsecond=0) + QUERY_PAD
+        upper += ONE_SECOND if self.upper.microsecond else datetime.timedelta(0)  # rounded up
+        return {spec.from_param: isoformat_z(lower), spec.to_param: isoformat_z(upper)}
+
+    def can_split(self) -> bool:
+        """Whether a whole second lies strictly inside: below that, parts ask the same query."""
+        return _cut_inside(self, self.lower.replace(microsecond=0) + ONE_SECOND) is not None
 
 
-def up_to_whole_second(when: datetime.datetime) -> datetime.datetime:
-    """`when`, or the next whole second if it has a fraction. The API's dates are whole
-    seconds, so [up(start), up(end)) holds exactly the calls of [start, end)."""
-    whole = when.replace(microsecond=0)
-    if whole == when:
-        return whole
-    try:
-        return whole + ONE_SECOND
-    except OverflowError:  # no second after 9999's last
-        return whole
+def _cut_inside(window: Window, cut: datetime.datetime) -> datetime.datetime | None:
+    return cut if window.lower < cut < window.upper else None
+
+
+class Sizer:
+    """Sizes each next window from the latest windows written: `target` records at their
+    density (as many of the latest as hold `target`, so that a quiet weekend does not size
+    the next window for a quiet year), four times the latest span if all were empty; near
+    the end of the range, windows shrink (to half the target at least) so that every worker
+    stays busy to the last page. Before any is written, windows are a worker's share of the
+    `first` span."""
+
+    def __init__(self, first: datetime.timedelta, target: int, workers: int) -> None:
+        self.first, self.target, self.workers = first, target, workers
+        self.written: list[tuple[Window, int]] = []  # in order: windows are written so
+
+    def observe(
+        self, window: Window, records: int, oldest: datetime.datetime | None = None
+    ) -> None:
+        """`records` were in `window`, the `oldest` dated so; in the first window holding any,
+        history starts there: the density is that of the part from the oldest on."""
+        if oldest is not None and not any(count for _, count in self.written):
+            window = Window(max(window.lower, oldest), window.upper)
+        self.written = [*self.written[-63:], (window, records)]
+
+    def span(self, left: datetime.timedelta) -> float:
+        """The next window's span in seconds (a float: years at the density of one record
+        would overflow a timedelta)."""
+        if not self.written:
+            return self.first.total_seconds() / self.workers
+        latest, earliest, records = self.written[-1][0], self.written[-1][0], 0
+        for window, count in reversed(self.written):
+            earliest, records = window, records + count
+            if records >= self.target:
+                break
+        seconds = (latest.upper - earliest.lower).total_seconds()
+        if records == 0:
+            return latest.span.total_seconds() * 4
+        at_density = seconds * self.target / records
+        return min(at_density, max(left.total_seconds() / self.workers, at_density / 2))
 
 
 def plan_windows(
     start: datetime.datetime,
     end: datetime.datetime,
-    next_size: Callable[[datetime.timedelta], datetime.timedelta],
+    span: Callable[[datetime.timedelta], float],
 ) -> Iterator[Window]:
-    """Contiguous windows covering [start, end) on whole seconds, each `next_size(what is
-    left)` long (the last one cut at `end`): no gap, no overlap, always moving forward."""
-    lower, end = up_to_whole_second(start), up_to_whole_second(end)
+    """Contiguous windows covering [start, end), each `span(what is left)` seconds long in
+    whole seconds (one at least), the last cut at `end`: no gap, no overlap, always forward."""
+    lower = start
     while lower < end:
         left = end - lower
-        upper = lower + min(whole_seconds(next_size(left)), left)  # never past `end`, nor year 9999
+        seconds = max(1, int(min(span(left), left.total_seconds())))
+        upper = min(end, lower + datetime.timedelta(seconds=seconds))
         yield Window(lower, upper)
         lower = upper
 
 
-@dataclasses.dataclass
-class DensitySizer:
-    """Sizes windows so that each holds about `target_calls` calls.
+def split(window: Window, sample: list[datetime.datetime], target: int) -> list[Window]:
+    """`window`, dropped after `sample` (the start dates read of it), cut at whole seconds.
 
-    - Before anything is seen, windows are `initial` long.
-    - After an empty window the next is four times as long: empty history costs few
-      requests.
-    - Otherwise it holds `target_calls` at the density of the latest window seen (in time).
-      Windows planned while others are in flight use what has been seen so far, never a
-      guess on a guess.
-    - Near the end, windows shrink (to a quarter of the target at least) so that the last
-      calls are still fetched by `workers` windows at once.
-
-    Windows that turn out denser than planned are split by the caller (see `CallsStream`):
-    a size that is too large costs one request, not a checkpoint-less window of any size.
-    """
-
-    initial: datetime.timedelta
-    target_calls: int
-    workers: int = 1
-    _latest: tuple[Window, int] | None = None
-    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-
-    def observe(self, window: Window, calls: int) -> None:
-        """`calls` calls were found in `window` (thread-safe). A later observation of a
-        window ending at the same time (the whole window after its first page) wins."""
-        with self._lock:
-            if self._latest is None or window.upper >= self._latest[0].upper:
-                self._latest = (window, calls)
-
-    def next_size(self, left: datetime.timedelta) -> datetime.timedelta:
-        with self._lock:
-            latest = self._latest
-        if latest is None:
-            return whole_seconds(self.initial)
-        window, calls = latest
-        if calls == 0:
-            return whole_seconds(window.span * 4)
-        per_call = window.span / calls
-        target = per_call * self.target_calls
-        share = max(left / (2 * self.workers), target / 4)  # every worker busy to the end
-        return whole_seconds(min(target, share))
+    Where the sample lies, each part holds about `target` of it (a second holding that many
+    is a part of its own). Beyond it, where the API's order kept calls from the sample, parts
+    start at `target` calls at the sample's density and double outwards: a burst costs a few
+    parts more, years of quiet history a few requests. In halves if the sample is empty;
+    [] if the window cannot be cut (see `Window.can_split`)."""
+    inside = sorted(when for when in sample if window.holds(when))
+    middle = (window.lower + window.span / 2).replace(microsecond=0)
+    cuts = {middle, middle + ONE_SECOND}  # if the sample offers none
+    if inside:
+        seconds = [when.replace(microsecond=0) for when in inside]
+        crowded = {second for second, n in collections.Counter(seconds).items() if n >= target}
+        cuts |= {seconds[i] for i in range(target, len(seconds), target)} | crowded
+        cuts |= {second + ONE_SECOND for second in crowded}
+        # Beyond each end, the first part spans what the `target` calls nearest that end did.
+        edge = min(target, len(seconds)) - 1
+        oldest, down = seconds[0], max(ONE_SECOND, seconds[edge] - seconds[0])
+        newest, up = seconds[-1] + ONE_SECOND, max(ONE_SECOND, seconds[-1] - seconds[-1 - edge])
+        cuts |= {oldest, newest}
+        while oldest > window.lower:
+            oldest, down = (oldest - down).replace(microsecond=0), down * 2
+            cuts.add(oldest)
+        while newest < window.upper:
+            newest, up = (newest + up).replace(microsecond=0), up * 2
+            cuts.add(newest)
+    bounds = sorted({window.lower, window.upper} | {c for c in cuts if _cut_inside(window, c)})
+    if len(bounds) == 2:
+        return []
+    return [Window(lower, upper) for lower, upper in itertools.pairwise(bounds)]
 
 
-_END = object()
-_UNPLANNED = object()  # the task of a slot whose planning failed
-#: How long closing the fetcher waits for workers still inside a request.
-JOIN_SECONDS = 5.0
+def start_date(record: dict[str, t.Any], key: str) -> datetime.datetime | None:
+    """A record's start date (its `key`) as an instant, read by the one parser; None if it
+    has none that parser reads."""
+    value = record.get(key)
+    instant = read_instant(value) if isinstance(value, str) else None
+    return None if instant is None else instant[0]
 
 
 @dataclasses.dataclass
-class PageBudget:
-    """The items waiting in the slots of one fetcher, and of the fetchers nested in its
-    tasks (a window read in parts), which share it: one bound on memory for them all."""
+class Read:
+    """What reading one window gave: its records by start date (sorted), those without a
+    usable one, and `dropped` if it passed the page bound (then only the start dates seen)."""
 
-    limit: int
-    cond: threading.Condition = dataclasses.field(default_factory=threading.Condition)
-    waiting: int = 0
-
-
-@dataclasses.dataclass
-class _Slot:
-    """One task and its output, handed over in the order it was produced."""
-
-    index: int
-    task: t.Any
-    items: list[t.Any] = dataclasses.field(default_factory=list)
-    finished: bool = False
-    error: BaseException | None = None
+    window: Window
+    placed: list[tuple[datetime.datetime, dict[str, t.Any]]]
+    unplaced: list[dict[str, t.Any]]
+    outside: int = 0  # records dated outside the query: the API did not filter them
+    dropped: list[datetime.datetime] | None = None
 
 
-class OrderedFetcher:
-    """Runs `produce(task)` for up to `workers` tasks at once; yields each task followed by
-    its items, task after task, in the order the tasks came.
+def read_window(
+    stream: AmplemarketStream, window: Window, limit: int | None, stop: threading.Event
+) -> Read:
+    """Every record of `window` (in a worker thread), or, past `limit` records, what it saw."""
+    assert stream.date_windows is not None
+    assert stream.replication_key is not None
+    key = stream.replication_key
+    query = window.query(stream.date_windows)
+    low, high = (parse_timestamp(value) for value in query.values())
+    read = Read(window, [], [])
+    for seen, record in enumerate(stream.request_records(dict(query)), start=1):
+        if stop.is_set():
+            break
+        when = start_date(record, key)
+        if when is None:
+            read.unplaced.append(record)
+        elif window.holds(when):
+            read.placed.append((when, record))
+        elif not low <= when <= high:
+            read.outside += 1
+        if limit is not None and seen > limit:
+            dates = [when for when, _ in read.placed]
+            return Read(window, [], [], dropped=dates)
+    read.placed.sort(key=lambda pair: pair[0])
+    return read
 
-    - Tasks are drawn lazily from `tasks`, one at a time, so each can be planned from what
-      earlier ones found; the first task runs alone until its first item, to give the
-      planning a first sight.
-    - At most `budget.limit` items of the tasks ahead wait for the caller, and at most
-      `head_room` of the task the caller is reading (it may run past the first bound, so
-      that it never starves): memory stays flat, however slow the caller. A fetcher run
-      inside another's task shares its budget, with little head room: its caller only
-      passes items on.
-    - An error in a task is raised to the caller when it reaches that task (everything
-      before it is delivered first); no further task starts once one has failed.
-    - Closing the iterator (or an error in the caller) stops the workers and joins them.
-    """
 
-    def __init__(
-        self,
-        tasks: Iterable[t.Any],
-        produce: Callable[[t.Any], Iterable[t.Any]],
-        *,
-        workers: int,
-        budget: PageBudget,
-        head_room: int | None = None,
-    ) -> None:
-        self._tasks = iter(tasks)
-        self._produce = produce
-        self._workers = workers
-        self._budget = budget
-        self._head_room = budget.limit if head_room is None else head_room
-        self._cond = budget.cond
-        self._slots: dict[int, _Slot] = {}
-        self._planned = 0
-        self._head = 0
-        self._no_more_tasks = False
-        self._stopping = False
-        self._threads: list[threading.Thread] = []
+class Bookmark:
+    """The stream's bookmark: the newest start date written, set at each checkpoint, never
+    moving back (a lookback re-reads older records)."""
 
-    def __iter__(self) -> Iterator[t.Any]:
-        try:
-            self._start_worker()
-            while True:
-                slot = self._slot_at_head()
-                if slot is None:
-                    return
-                if slot.task is not _UNPLANNED:
-                    yield slot.task
-                for item in self._drain(slot):
-                    yield item
-                    if len(self._threads) < self._workers:  # planning has a first sight
-                        self._start_others()
-                self._start_others()
-                with self._cond:
-                    del self._slots[slot.index]
-                    self._head += 1
-                    self._cond.notify_all()
-        finally:
-            self._stop()
+    def __init__(self, stream: AmplemarketStream, resumed: datetime.datetime | None) -> None:
+        self.stream = stream
+        self.value = resumed
+        self.text = stream.stream_state.get("replication_key_value") if resumed else None
 
-    # -- caller side ------------------------------------------------------------------------
-    def _slot_at_head(self) -> _Slot | None:
-        with self._cond:
-            while self._head not in self._slots:
-                if self._no_more_tasks and self._head >= self._planned:
-                    return None
-                self._cond.wait()
-            return self._slots[self._head]
+    def checkpoint(self, newest: datetime.datetime | None, *, wrote: bool) -> None:
+        """Every record of the windows read so far is written (`wrote`: some in the last one,
+        the newest dated `newest`): emit a STATE, so that the target commits them."""
+        if newest is not None and (self.value is None or newest > self.value):
+            self.value, self.text = newest, format_datetime(newest)
+        if self.text is None:
+            return
+        state = self.stream.stream_state
+        # Always: the SDK set it from each record written (see AmplemarketStream.is_sorted).
+        state["replication_key"] = self.stream.replication_key
+        state["replication_key_value"] = self.text
+        if wrote:
+            # The SDK's only way to emit a STATE mid-stream; a public name it calls internal.
+            self.stream.finalize_state_progress_markers()
 
-    def _drain(self, slot: _Slot) -> Iterator[t.Any]:
+
+def sync_range(
+    stream: AmplemarketStream, context: Context | None
+) -> tuple[datetime.datetime, datetime.datetime, datetime.datetime | None]:
+    """[start, end) of this run, and the bookmark resumed from: bookmark minus the lookback
+    (or start_date) up to end_date or now."""
+    config = stream.config
+    floor = parse_timestamp(config["start_date"]) if config.get("start_date") else DEFAULT_START
+    resumed = None
+    if text := stream.stream_state.get("replication_key_value"):
+        resumed = parse_timestamp(text)
+    start = floor
+    if resumed is not None:
+        start = max(floor, resumed - datetime.timedelta(days=lookback_days(stream)))
+    end_date = config.get("end_date")
+    end = parse_timestamp(end_date) if end_date else datetime.datetime.now(datetime.timezone.utc)
+    return start, end, resumed
+
+
+def first_window_days(stream: AmplemarketStream) -> int:
+    assert stream.date_windows is not None
+    return int(stream.config.get("window_days", stream.date_windows.first_window_days))
+
+
+def lookback_days(stream: AmplemarketStream) -> int:
+    assert stream.date_windows is not None
+    return int(stream.config.get("lookback_window_days", stream.date_windows.lookback_days))
+
+
+def read_in_windows(
+    stream: AmplemarketStream, context: Context | None
+) -> Iterator[dict[str, t.Any]]:
+    """The records of a date-windowed stream, window after window, checkpointed."""
+    start, end, resumed = sync_range(stream, context)
+    stream.log("%s: syncing start_date in [%s, %s)", stream.name, start, end)
+    workers = int(stream.config["max_concurrent_requests"])
+    target = TARGET_PAGES * (stream.page_size or 1)
+    sizer = Sizer(datetime.timedelta(days=first_window_days(stream)), target, workers)
+    planned = plan_windows(start, end, sizer.span)
+    bookmark = Bookmark(stream, resumed)
+    delivered_unplaced: set[str] = set()
+    outside = 0
+    progress = Progress(stream.stats)
+    stop = threading.Event()
+    pool = concurrent.futures.ThreadPoolExecutor(workers, f"{stream.name}-window")
+    pending: collections.deque[tuple[Window, concurrent.futures.Future[Read]]]
+    pending = collections.deque()
+
+    def submit(window: Window, *, first: bool = False, bounded: bool = True) -> None:
+        bounded = bounded and window.can_split()
+        limit = PAGE_BOUND * (stream.page_size or 1) if bounded else None
+        entry = (window, pool.submit(read_window, stream, window, limit, stop))
+        pending.appendleft(entry) if first else pending.append(entry)
+
+    try:
         while True:
-            with self._cond:
-                while not slot.items and not slot.finished:
-                    self._cond.wait()
-                batch, slot.items = slot.items, []
-                self._budget.waiting -= len(batch)
-                self._cond.notify_all()
-                done = slot.finished and not slot.items
-            yield from batch
-            if done:
-                if slot.error is not None:
-                    raise slot.error
-                return
+            # The first window alone: it says what density to plan for, and whether api_url
+            # answers at all before a request per worker goes there.
+            ahead = 2 * workers if sizer.written else 1
+            while len(pending) < ahead and (window := next(planned, None)) is not None:
+                submit(window)
+            if not pending:
+                break
+            window, future = pending.popleft()
+            read = future.result()
+            if read.dropped is not None:
+                # At least this dense: the windows planned since, not started yet, are
+                # planned again at the new density (pending is in date order, as planned).
+                sizer.observe(window, PAGE_BOUND * (stream.page_size or 1))
+                unstarted = []
+                while pending and pending[-1][1].cancel():
+                    unstarted.append(pending.pop()[0])
+                if unstarted:
+                    planned = plan_windows(unstarted[-1].lower, end, sizer.span)
+                parts = split(window, read.dropped, target)
+                stream.log(
+                    "%s: window [%s, %s) passed %d pages: read again in %d parts",
+                    stream.name, isoformat_z(window.lower), isoformat_z(window.upper),
+                    PAGE_BOUND, len(parts),
+                )  # fmt: skip
+                for part in reversed(parts):
+                    submit(part, first=True)
+                if not parts:  # cannot be cut (never so for a window that can_split)
+                    submit(window, first=True, bounded=False)
+                continue
+            yield from (record for _, record in read.placed)
+            wrote = bool(read.placed)
+            for record in read.unplaced:
+                key = repr(record.get("id"))  # an id of any type, as text
+                if key not in delivered_unplaced:
+                    if record.get("id") is not None:  # else skipped, and counted, as keyless
+                        delivered_unplaced.add(key)
+                    assert stream.replication_key is not None
+                    record.setdefault(stream.replication_key, None)  # the SDK's state code reads it
+                    wrote = True
+                    yield record
+            outside += read.outside
+            sizer.observe(window, len(read.placed), read.placed[0][0] if read.placed else None)
+            bookmark.checkpoint(read.placed[-1][0] if read.placed else None, wrote=wrote)
+            stream.log(
+                "%s: window [%s, %s) done: %s",
+                stream.name, isoformat_z(window.lower), isoformat_z(window.upper),
+                plural(len(read.placed), "record"),
+            )  # fmt: skip
+            if progress.due():
+                log_progress(stream, window, end, progress.requests_per_minute())
+    finally:  # an error, a signal, or the end: what is still running stops at its next page
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        concurrent.futures.wait([future for _, future in pending], timeout=STOP_SECONDS)
+    for line in summary(stream.name, delivered_unplaced, outside):
+        stream.log("%s", line, level=logging.WARNING)
 
-    def _start_others(self) -> None:
-        while len(self._threads) < self._workers:
-            self._start_worker()
 
-    def _stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        until = time.monotonic() + JOIN_SECONDS  # for all of them: a signal's exit waits
-        for thread in self._threads:  # daemon threads: one stuck in a request dies at exit
-            thread.join(max(0.0, until - time.monotonic()))
+def log_progress(
+    stream: AmplemarketStream, window: Window, end: datetime.datetime, per_minute: float
+) -> None:
+    stream.log(
+        "%s: %s written so far; in window [%s, %s); %.0f requests/min; "
+        "about %d windows to go, until %s",
+        stream.name,
+        f"{stream.stats.records:,}",
+        isoformat_z(window.lower),
+        isoformat_z(window.upper),
+        per_minute,
+        math.ceil((end - window.upper) / window.span),
+        isoformat_z(end),
+    )
 
-    # -- worker side ------------------------------------------------------------------------
-    def _start_worker(self) -> None:
-        thread = threading.Thread(target=self._work, name="calls-window", daemon=True)
-        self._threads.append(thread)
-        thread.start()
 
-    def _has_room(self, slot: _Slot) -> bool:
-        if slot.index == self._head:
-            return len(slot.items) < self._head_room
-        return self._budget.waiting < self._budget.limit  # this slot's items among them
-
-    def _plan(self) -> _Slot | None:
-        """A slot for the next task, planned now and in order; None when none is left."""
-        with self._cond:
-            error: BaseException | None = None
-            try:
-                task = _END if self._stopping or self._no_more_tasks else next(self._tasks, _END)
-            except BaseException as exc:  # planning failed: the caller raises it in order
-                task, error = _UNPLANNED, exc
-            if task is _END:
-                self._no_more_tasks = True
-                self._cond.notify_all()
-                return None
-            slot = _Slot(self._planned, task, error=error, finished=error is not None)
-            if error is not None:
-                self._no_more_tasks = True
-            self._slots[slot.index] = slot
-            self._planned += 1
-            self._cond.notify_all()
-            return slot
-
-    def _work(self) -> None:
-        while (slot := self._plan()) is not None:
-            if slot.finished:  # planning it failed
-                return
-            try:
-                for item in self._produce(slot.task):
-                    with self._cond:
-                        while not self._stopping and not self._has_room(slot):
-                            self._cond.wait()
-                        if self._stopping:
-                            return
-                        slot.items.append(item)
-                        self._budget.waiting += 1
-                        self._cond.notify_all()
-            except BaseException as exc:  # handed to the caller, in order
-                with self._cond:
-                    slot.error = exc
-                    self._no_more_tasks = True
-            with self._cond:
-                slot.finished = True
-                self._cond.notify_all()
+def summary(name: str, unplaced: set[str], outside: int) -> list[str]:
+    """A line on the records that could not be placed, and on records out of range, if any."""
+    lines = []
+    if ids := sorted(unplaced):
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        lines.append(
+            f"{name}: {len(ids)} record(s) without a usable start_date were delivered once "
+            f"each, without moving the bookmark (ids: {shown})"
+        )
+    if outside:
+        lines.append(
+            f"{name}: the API returned {outside} record(s) dated outside the window asked "
+            "for: each is written only with the window that holds its date (not at all if "
+            "that is outside this run's range)"
+        )
+    return lines

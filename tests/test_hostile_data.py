@@ -119,7 +119,7 @@ def test_surprising_records_are_coerced_or_kept_and_the_run_succeeds(surprising_
         assert result.stderr.count(f"{stream}: skipping records without") == 1
         summary = f"{stream}: skipped {skipped} record(s) without a usable primary key ({keys})"
         assert result.stderr.count(summary) == 1
-    assert "calls: 1 call(s) without a usable start_date were delivered once each" in (
+    assert "calls: 1 record(s) without a usable start_date were delivered once each" in (
         result.stderr
     )
 
@@ -140,6 +140,7 @@ def test_a_call_without_a_usable_date_is_delivered_once_across_windows(tmp_path)
             start_date="2026-04-10T00:00:00Z",
             end_date="2026-04-21T00:00:00Z",
             window_days=1,
+            max_concurrent_requests=1,  # a first window of a whole day
         )
         result = run_cli([], config, tmp_path)
 
@@ -158,7 +159,7 @@ def test_a_call_without_a_usable_date_is_delivered_once_across_windows(tmp_path)
         assert by_id[call["id"]]["_extra"] == {"start_date": call["start_date"]}
     bookmark = result.last_state["bookmarks"]["calls"]["replication_key_value"]
     assert bookmark == max(c["start_date"] for c in in_range if c not in undated)
-    assert "calls: 9 call(s) without a usable start_date were delivered once each" in (
+    assert "calls: 9 record(s) without a usable start_date were delivered once each" in (
         result.stderr
     )
     warnings = conformance_warnings(result.stderr)

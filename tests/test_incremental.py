@@ -9,6 +9,7 @@ import random
 import pytest
 
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+from tap_amplemarket.windows import PAGE_BOUND
 from tests.conftest import TAP_COMMAND, config_for, parse_messages, read_until_killed, sync
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.dataset import Dataset, SampleFactory
@@ -36,10 +37,10 @@ def test_windows_ascend_and_each_one_ends_in_a_resumable_checkpoint(config):
     with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
         result = sync({**config, "api_url": api.url, "page_size": 20, "max_concurrent_requests": 1})
 
-    calls_queries = [r.params for r in api.requests_to("/calls") if "page[after]" not in r.params]
-    lowers = [q["start_date_from"] for q in calls_queries]
-    assert lowers == sorted(lowers), "ascending date windows"
-    assert len(lowers) >= 6
+    windows = [r.params for r in api.requests_to("/calls") if "page[after]" not in r.params]
+    assert len(windows) >= 6
+    written = [parse_timestamp(start) for start in result.ids("calls", key="start_date")]
+    assert written == sorted(written), "ascending windows, each sorted by start_date"
     bookmarks = [bookmark(s) for s in result.states if "replication_key_value" in str(s)]
     assert len(bookmarks) >= 4, "a checkpoint after every non-empty window"
     assert bookmarks == sorted(bookmarks)
@@ -96,7 +97,7 @@ def test_a_call_logged_late_before_the_bookmark_is_picked_up(api, config):
 
 
 def test_the_lookback_re_read_never_moves_the_bookmark_back():
-    # A page a call: windows of 20 calls, and the pages of each window given up read again.
+    # A page a call: windows of 20 calls, many of them inside the lookback.
     with FakeAmplemarketAPI(sample_dataset(250), api_key="k", request_budget=2000) as api:
         small_windows = {
             **config_for(api), "page_size": 1, "window_days": 1, "lookback_window_days": 15
@@ -173,8 +174,8 @@ def test_a_first_sync_without_start_date_reads_all_history_in_few_requests(api, 
     result = sync({**settings, "page_size": 100})
 
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in api.data.calls)
-    first_query = api.requests_to("/calls")[0].params
-    assert first_query["start_date_from"].startswith("2009-12-31")
+    earliest = min(r.params["start_date_from"] for r in api.requests_to("/calls"))
+    assert earliest.startswith("2009-12-31"), "2010-01-01, padded by a second"
     # 16 empty years before the data cost a handful of doubling windows, not 800 weekly ones.
     assert len(api.requests_to("/calls")) < 40
 
@@ -196,12 +197,9 @@ def calls_between_checkpoints(result) -> list[int]:
     return [*counts, since]
 
 
-def test_a_burst_the_first_page_does_not_show_still_gets_checkpoints(config):
-    from tap_amplemarket.streams import SPLIT_ABOVE_TARGET, TARGET_PAGES_PER_WINDOW
-
+def test_a_burst_in_a_window_sized_for_quiet_history_still_gets_checkpoints(config):
     data = burst_dataset()
     page_size = 10
-    target = TARGET_PAGES_PER_WINDOW * page_size  # 200 calls a window
     with FakeAmplemarketAPI(data, api_key=config["api_key"]) as api:
         settings = {k: v for k, v in config.items() if k != "start_date"}
         result = sync({**settings, "api_url": api.url, "page_size": page_size})
@@ -209,22 +207,20 @@ def test_a_burst_the_first_page_does_not_show_still_gets_checkpoints(config):
 
     ids = result.ids("calls")
     assert sorted(ids) == sorted(c["id"] for c in data.calls)
-    assert len(ids) == len(set(ids)), "the calls of a window given up are not written twice"
-    # Without the split the burst, 2,000 calls, is one window with no checkpoint.
-    assert max(calls_between_checkpoints(result)) <= (SPLIT_ABOVE_TARGET + 1) * target
+    assert len(ids) == len(set(ids)), "nothing of a dropped window was written"
+    # Without the drop the burst, 2,000 calls, is one window with no checkpoint.
+    assert max(calls_between_checkpoints(result)) <= PAGE_BOUND * page_size
     bookmarks = [bookmark(s) for s in result.states if "replication_key_value" in str(s)]
     assert bookmarks == sorted(bookmarks)
     assert bookmarks[-1] == max(c["start_date"] for c in data.calls)
-    # What the split costs: the pages of a window given up are read again (no order they
-    # came in proves them all there is), at most SPLIT_ABOVE_TARGET * TARGET_PAGES_PER_WINDOW
-    # for each window the burst makes the tap give up: two here.
+    # What a drop costs: the pages read before it (PAGE_BOUND and one), a few times here.
     minimum = -(-len(data.calls) // page_size)
-    assert requests <= 1.05 * minimum + 2 * SPLIT_ABOVE_TARGET * TARGET_PAGES_PER_WINDOW + 10
+    assert requests <= 1.10 * minimum + 4 * (PAGE_BOUND + 1) + 10, requests
 
 
 def test_killed_runs_across_a_burst_resume_without_losing_a_call(tmp_path):
-    # The first kill comes after the window holding the burst was given up (600 calls) and
-    # some of what is left of it was checkpointed: the riskiest point to resume from.
+    # The first kill comes after the window holding the burst was dropped and some of its
+    # parts were checkpointed: the riskiest point to resume from.
     data = burst_dataset(sparse=60, burst=1200)
     with FakeAmplemarketAPI(data, api_key="k") as api:
         config = config_for(api, page_size=10, lookback_window_days=0)
@@ -236,8 +232,8 @@ def test_killed_runs_across_a_burst_resume_without_losing_a_call(tmp_path):
 
 
 def test_a_burst_from_an_api_whose_order_says_nothing_of_dates_loses_nothing(config):
-    # The calls come in id order: the pages read before a window is given up are no
-    # evidence of what is left, so the whole window is read again (without duplicates).
+    # The calls come in id order: the window holding the burst is dropped and read again in
+    # parts cut from what its pages showed, none of it written twice.
     data = burst_dataset(sparse=60, burst=1200)
     with FakeAmplemarketAPI(data, api_key=config["api_key"], calls_by_id=True) as api:
         settings = {k: v for k, v in config.items() if k != "start_date"}
@@ -263,8 +259,8 @@ def calls_at(data: Dataset, when: datetime.datetime, count: int, seconds: int = 
 @pytest.mark.parametrize("workers", [1, 4])
 def test_calls_of_one_second_listed_by_id_are_no_evidence_of_order(workers):
     # 200 calls of one second, then one ten days later whose id sorts last: the pages read
-    # before the window is given up all hold the same second, in whatever order. Taken as
-    # newest first, what is newer than that second was never read.
+    # before the window is dropped all hold the same second. (The engine before atomic
+    # windows took them as newest first and never read what was newer.)
     burst = datetime.datetime(2026, 3, 10, 12, tzinfo=UTC)
     data = sample_dataset(0)
     calls_at(data, burst, 200)
@@ -283,8 +279,8 @@ def test_calls_of_one_second_listed_by_id_are_no_evidence_of_order(workers):
 @pytest.mark.parametrize("workers", [1, 4])
 def test_calls_listed_by_id_that_look_newest_first_are_no_evidence_of_order(workers):
     # Listed by id: a call at T+1s, 60 at T, then one ten days later. The pages read before
-    # the window is given up come newest first by chance (over two seconds): read as proof,
-    # only what is older than T would be read again, and the later call lost for good.
+    # the window is dropped come newest first by chance (over two seconds). (The engine
+    # before atomic windows took that as proof and lost the later call for good.)
     burst = datetime.datetime(2026, 3, 10, 12, tzinfo=UTC)
     data = sample_dataset(0)
     calls_at(data, burst + datetime.timedelta(seconds=1), 1)
@@ -309,8 +305,8 @@ def test_calls_listed_by_id_that_look_newest_first_are_no_evidence_of_order(work
 
 
 def test_a_burst_listed_by_id_far_below_the_range_end_is_read_in_few_passes():
-    # Each pass given up re-read the window less one stretch at its top: a burst 36 hours
-    # below the end took ~1,000 requests, then a RecursionError (the run failed).
+    # (The engine before atomic windows re-read such a window less one stretch at its top:
+    # ~1,000 requests, then a RecursionError.)
     burst = datetime.datetime(2026, 5, 25, 17, 37, 42, tzinfo=UTC)
     data = sample_dataset(0)
     calls_at(data, burst, 100, seconds=2)
@@ -330,9 +326,8 @@ def test_a_burst_listed_by_id_far_below_the_range_end_is_read_in_few_passes():
 
 
 def test_a_busy_second_after_a_quiet_week_costs_a_few_requests(config):
-    # 150 calls in the last second of the first window: its first page spans one second, so
-    # the window looks 600,000 times denser than it is. Cut into parts of that density it
-    # would take 30,000 requests; its quiet older part is read as one window instead.
+    # 150 calls in the last second of the range: sized from that second, parts would take
+    # thousands of requests; the window holding it fits the page bound and is read whole.
     data = sample_dataset(0)
     factory = SampleFactory(seed=3)
     busy = datetime.datetime(2026, 3, 7, 23, 59, 59, tzinfo=datetime.timezone.utc)
@@ -343,7 +338,7 @@ def test_a_busy_second_after_a_quiet_week_costs_a_few_requests(config):
         requests = len(api.requests_to("/calls"))
 
     assert sorted(result.ids("calls")) == sorted(c["id"] for c in data.calls)
-    assert requests <= 6, "the first page, the quiet part, the busy second's two pages"
+    assert requests <= 6, "a few windows, the busy second's two pages"
 
 
 def test_years_of_sparse_history_take_close_to_the_fewest_requests(config):

@@ -36,7 +36,7 @@ def test_pages_are_counted_per_window_and_per_partition(api, config, tmp_path):
 
     log = lines(result.stderr)
     windows = [line for line in log if "calls: window [" in line]
-    counted = sum(int(re.search(r"done: ([\d,]+) calls?", w).group(1)) for w in windows)
+    counted = sum(int(re.search(r"done: ([\d,]+) records?", w).group(1)) for w in windows)
     assert counted >= len(result.records("calls")), "each window counts its own calls"
     per_user = [
         line for line in log if re.search(r"tasks \[user_id=[^\]]+\]: 7 records in 2 pages", line)
@@ -46,13 +46,13 @@ def test_pages_are_counted_per_window_and_per_partition(api, config, tmp_path):
 
 
 def test_a_long_read_of_calls_says_how_far_it_has_come(api, config, monkeypatch, caplog):
-    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)  # a line at every page
+    monkeypatch.setattr(progress, "PROGRESS_SECONDS", 0.0)  # a line at every window
     caplog.set_level(logging.INFO)
 
     sync({**config, "page_size": 10})
 
     reports = [r.getMessage() for r in caplog.records if "written so far" in r.getMessage()]
-    assert len(reports) >= 10
+    assert len(reports) >= 3, "a line after each window (PROGRESS_SECONDS is 0)"
     last = reports[-1]
     assert re.search(
         r"calls: [\d,]+ written so far; in window \[\S+Z, \S+Z\); \d+ requests/min", last

@@ -1,358 +1,167 @@
-"""Date windows on their own: planning, sizing, splitting, and the ordered concurrent fetcher."""
+"""Date windows on their own: the declaration, planning, sizing, cutting, the query."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import itertools
 import random
-import threading
-import time
 
 import pytest
 
+from tap_amplemarket.streams import CallsStream
+from tap_amplemarket.tap import TapAmplemarket
+from tap_amplemarket.timefmt import parse_timestamp, read_instant
 from tap_amplemarket.windows import (
     ONE_SECOND,
-    DensitySizer,
-    OrderedFetcher,
-    PageBudget,
+    DateWindows,
+    Sizer,
     Window,
     plan_windows,
-    up_to_whole_second,
+    split,
 )
 
 UTC = datetime.timezone.utc
-START = datetime.datetime(2026, 1, 1, 10, 0, 0, 250_000, tzinfo=UTC)
+START = datetime.datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+DAY = datetime.timedelta(days=1)
 
 
 def assert_tiles(windows: list[Window], start: datetime.datetime, end: datetime.datetime) -> None:
-    """Contiguous, ascending, whole seconds, covering [start, end) rounded up to whole
-    seconds: the API's dates are whole seconds, so the same calls."""
-    assert windows[0].lower == up_to_whole_second(start) >= start
-    assert windows[-1].upper == up_to_whole_second(end) >= end
-    assert windows[0].lower - start < ONE_SECOND
-    assert windows[-1].upper - end < ONE_SECOND
-    for window in windows:
-        assert window.lower < window.upper
-        assert window.lower.microsecond == window.upper.microsecond == 0
-    for before, after in itertools.pairwise(windows):
-        assert before.upper == after.lower, "no gap, no overlap"
+    """Contiguous, non-empty, ascending windows covering exactly [start, end)."""
+    assert windows[0].lower == start
+    assert windows[-1].upper == end
+    assert all(window.lower < window.upper for window in windows)
+    assert all(a.upper == b.lower for a, b in itertools.pairwise(windows))
 
 
-@pytest.mark.parametrize("seed", range(25))
+def test_the_settings_default_to_what_the_calls_stream_declares():
+    declared = CallsStream.date_windows
+    settings = TapAmplemarket.config_jsonschema["properties"]
+
+    assert declared == DateWindows("start_date_from", "start_date_to", 7, 3)
+    assert settings["window_days"]["default"] == declared.first_window_days
+    assert settings["lookback_window_days"]["default"] == declared.lookback_days
+    assert CallsStream.replication_key == "start_date"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        declared.lookback_days = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("seed", range(20))
 def test_planned_windows_tile_the_range_whatever_the_sizes(seed):
     rng = random.Random(seed)
-    end = START + datetime.timedelta(days=rng.uniform(0.001, 4000))
-    sizes = [0.0, 1e-6, 0.4, 1.0, 59.9, 3600.5, 86400 * 400.0]
+    start = START + datetime.timedelta(microseconds=rng.choice([0, 500_000]))
+    end = start + datetime.timedelta(seconds=rng.randint(1, 10**7), microseconds=rng.randint(0, 9))
 
-    windows = list(
-        plan_windows(START, end, lambda _left: datetime.timedelta(seconds=rng.choice(sizes)))
-    )
+    windows = list(plan_windows(start, end, lambda _left: rng.choice([0.1, 1, 3600, 1e12])))
 
-    assert_tiles(windows, START, end)
+    assert_tiles(windows, start, end)
 
 
-def test_a_range_with_fractions_of_a_second_starts_and_ends_on_the_next_whole_second():
-    # A call at 08:00:00 is before a start of 08:00:00.5, one at 12:00:00 before an end
-    # of 12:00:00.5: the windows are [08:00:01, 12:00:01), not [08:00:00, 12:00:00).
-    start = datetime.datetime(2026, 3, 10, 8, 0, 0, 500_000, tzinfo=UTC)
-    end = datetime.datetime(2026, 3, 10, 12, 0, 0, 500_000, tzinfo=UTC)
+def test_an_empty_range_plans_no_window():
+    assert list(plan_windows(START, START, lambda _left: 3600)) == []
 
-    windows = list(plan_windows(start, end, lambda left: left))
 
-    assert windows == [
-        Window(start.replace(microsecond=0) + ONE_SECOND, end.replace(microsecond=0) + ONE_SECOND)
+def test_windows_grow_fourfold_after_empty_ones_and_aim_at_the_target_after_others():
+    sizer = Sizer(first=7 * DAY, target=2000, workers=4)
+    assert sizer.span(1000 * DAY) == (7 * DAY / 4).total_seconds(), "a worker's share"
+
+    sizer.observe(Window(START, START + DAY), 0)
+    assert sizer.span(1000 * DAY) == (4 * DAY).total_seconds()
+
+    sizer.observe(Window(START + DAY, START + 2 * DAY), 4000)
+    assert sizer.span(1000 * DAY) == (DAY / 2).total_seconds()
+    # Near the end: shared by the workers, down to half the target.
+    assert sizer.span(DAY) == (DAY / 4).total_seconds()
+    assert sizer.span(DAY / 10) == (DAY / 4).total_seconds()
+
+
+def test_a_quiet_weekend_does_not_size_the_next_window_for_a_quiet_year():
+    sizer = Sizer(first=7 * DAY, target=2000, workers=1)
+    sizer.observe(Window(START, START + DAY), 2000)
+    sizer.observe(Window(START + DAY, START + 3 * DAY), 1)  # the weekend
+
+    assert sizer.span(1000 * DAY) == pytest.approx(3 * 86400 * 2000 / 2001), "not 2 days x 2000"
+
+
+def test_a_lone_record_in_decades_sizes_a_window_beyond_any_date_without_overflow():
+    sizer = Sizer(first=7 * DAY, target=2000, workers=1)
+    sizer.observe(Window(START - 30 * 365 * DAY, START), 1)
+    end = datetime.datetime(2999, 12, 31, tzinfo=UTC)
+
+    windows = list(plan_windows(START, end, sizer.span))
+
+    assert windows == [Window(START, end)]
+
+
+def test_the_query_is_a_second_wider_on_each_side_on_whole_seconds():
+    window = Window(START + datetime.timedelta(microseconds=250), START + DAY)
+
+    assert window.query(DateWindows("from", "to", 1, 0)) == {
+        "from": "2026-03-01T07:59:59Z",
+        "to": "2026-03-02T08:00:01Z",
+    }
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_dropped_window_is_cut_into_parts_that_tile_it(seed):
+    rng = random.Random(seed)
+    window = Window(START, START + datetime.timedelta(seconds=rng.randint(2, 10**8)))
+    seconds = int(window.span.total_seconds())
+    clusters = [rng.randrange(seconds) for _ in range(rng.randint(0, 5))]
+    sample = [
+        START + datetime.timedelta(seconds=rng.choice(clusters), microseconds=rng.randrange(10**6))
+        for _ in range(rng.randint(0, 500))
+        if clusters
     ]
-    last = datetime.datetime(9999, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC)
-    assert up_to_whole_second(last) == last.replace(microsecond=0), "no second after it"
 
+    parts = split(window, sample, target=50)
 
-def test_an_empty_range_has_no_window():
-    assert list(plan_windows(START, START, lambda _left: datetime.timedelta(days=1))) == []
+    assert len(parts) >= 2
+    assert_tiles(parts, window.lower, window.upper)
+    # Each part asks a narrower query than the window: cutting always gets somewhere.
+    spec = DateWindows("from", "to", 1, 0)
+    for part in parts:
+        query, whole = part.query(spec), window.query(spec)
+        assert query != whole
+        assert whole["from"] <= query["from"]
+        assert query["to"] <= whole["to"]
 
 
-YEARS = datetime.timedelta(days=3650)  # what is left of the range: plenty
+def test_a_sample_spanning_the_whole_window_still_cuts_it():
+    # Found by the property test: the oldest and newest sampled seconds were the window's
+    # bounds, so the cuts beyond the sample fell outside it, and the window was skipped.
+    window = Window(START, START + DAY)
+    sample = [START + datetime.timedelta(microseconds=999_999), START + DAY / 3, START + DAY / 2]
+    sample.append(START + DAY - ONE_SECOND)
 
+    parts = split(window, sample, target=20)
 
-def test_sizer_starts_at_the_initial_size_then_follows_density():
-    sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=2000)
-    day = datetime.timedelta(days=1)
-    first = Window(START, START + 7 * day)
+    assert len(parts) >= 2
+    assert_tiles(parts, window.lower, window.upper)
 
-    assert sizer.next_size(YEARS) == 7 * day
-    sizer.observe(first, 0)
-    assert sizer.next_size(YEARS) == 28 * day, "an empty window: four times longer"
-    sizer.observe(Window(first.upper, first.upper + 28 * day), 280)  # 10 calls a day
-    assert sizer.next_size(YEARS) == 200 * day, "2,000 calls at 10 a day"
 
+def test_a_crowded_second_becomes_a_part_of_its_own():
+    crowded = START + 5 * DAY
+    window = Window(START, START + 10 * DAY)
 
-def test_near_the_end_windows_shrink_to_keep_every_worker_busy():
-    day = datetime.timedelta(days=1)
-    sizer = DensitySizer(initial=7 * day, target_calls=2000, workers=4)
-    sizer.observe(Window(START, START + 10 * day), 100)  # 10 a day: the target is 200 days
+    parts = split(window, [crowded + datetime.timedelta(microseconds=i) for i in range(200)], 50)
 
-    assert sizer.next_size(YEARS) == 200 * day
-    assert sizer.next_size(800 * day) == 100 * day, "an eighth of what is left"
-    assert sizer.next_size(80 * day) == 50 * day, "never below a quarter of the target"
+    assert Window(crowded, crowded + ONE_SECOND) in parts
 
 
-def test_sizer_uses_the_latest_window_seen_whatever_order_results_arrive_in():
-    sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=100)
-    day = datetime.timedelta(days=1)
+def test_a_window_of_one_second_cannot_be_cut():
+    window = Window(START, START + ONE_SECOND)
 
-    sizer.observe(Window(START + 10 * day, START + 20 * day), 1000)  # 100 a day
-    sizer.observe(Window(START, START + 10 * day), 10)  # older, arrives later
+    assert not window.can_split()
+    assert split(window, [START] * 500, 50) == []
+    assert Window(START, START + 2 * ONE_SECOND).can_split()
 
-    assert sizer.next_size(YEARS) == day
 
+@pytest.mark.parametrize(
+    "text", ["2016-12-31T23:59:60Z", "2017-01-01 01:59:60+02:00", "2016-12-31t23:59:60.5z"]
+)
+def test_a_leap_second_is_read_as_the_last_instant_of_the_second_before(text):
+    expected = datetime.datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
-def test_sizer_never_plans_less_than_a_second():
-    sizer = DensitySizer(initial=datetime.timedelta(days=7), target_calls=1)
-    sizer.observe(Window(START, START + datetime.timedelta(seconds=1)), 1_000_000)
-
-    assert sizer.next_size(YEARS) == datetime.timedelta(seconds=1)
-
-
-# -- the ordered fetcher ------------------------------------------------------------------
-
-
-class Recorder:
-    """A produce() whose tasks take random time, recording how many run at once."""
-
-    def __init__(self, items_per_task: int = 5, seed: int = 1) -> None:
-        self.items_per_task = items_per_task
-        self.rng = random.Random(seed)
-        self.lock = threading.Lock()
-        self.running = 0
-        self.most_running = 0
-        self.started: list[int] = []
-
-    def __call__(self, task: int):
-        with self.lock:
-            self.running += 1
-            self.most_running = max(self.most_running, self.running)
-            self.started.append(task)
-            delays = [self.rng.uniform(0, 0.004) for _ in range(self.items_per_task)]
-        try:
-            for index, delay in enumerate(delays):
-                time.sleep(delay)
-                yield (task, index)
-        finally:
-            with self.lock:
-                self.running -= 1
-
-
-@pytest.mark.parametrize("workers", [1, 2, 4])
-def test_items_come_out_in_task_order_whatever_finishes_first(workers):
-    produce = Recorder()
-
-    out = list(OrderedFetcher(range(20), produce, workers=workers, budget=PageBudget(8)))
-
-    expected = []
-    for task in range(20):
-        expected += [task, *[(task, i) for i in range(5)]]
-    assert out == expected
-    assert produce.most_running == workers
-
-
-def test_the_first_task_runs_alone_so_planning_sees_a_result():
-    produce = Recorder()
-    seen_before_second_task: list[int] = []
-
-    def tasks():
-        yield 0
-        seen_before_second_task.append(len(produce.started))
-        yield from range(1, 6)
-
-    list(OrderedFetcher(tasks(), produce, workers=4, budget=PageBudget(8)))
-
-    assert produce.started[0] == 0
-    assert seen_before_second_task == [1]
-
-
-class CountedItems:
-    """Items of `per_task` per task, counted as made; `read_slowly` tells how many were made
-    but not yet read at each item a slow writer reads."""
-
-    def __init__(self, per_task: int) -> None:
-        self.per_task = per_task
-        self.made = 0
-        self.lock = threading.Lock()
-
-    def produce(self, task):
-        for index in range(self.per_task):
-            with self.lock:
-                self.made += 1
-            yield (task, index)
-
-    def read_slowly(self, fetcher: OrderedFetcher) -> list[int]:
-        read, ahead = 0, []
-        for item in fetcher:
-            if isinstance(item, tuple):
-                read += 1
-                time.sleep(0.0005)  # a slow writer
-                with self.lock:
-                    ahead.append(self.made - read)
-        assert read == self.made
-        return ahead
-
-
-def test_items_buffered_ahead_of_the_reader_stay_bounded():
-    items = CountedItems(per_task=50)
-    fetcher = OrderedFetcher(range(8), items.produce, workers=4, budget=PageBudget(10))
-    ahead = items.read_slowly(fetcher)
-    assert items.made == 8 * 50
-    # The head task by the limit of its own, the others by the limit in all, plus the
-    # batch the reader holds and an item in each worker's hand.
-    assert max(ahead) <= 3 * 10 + 4
-
-
-def test_fetchers_nested_in_tasks_share_one_bound():
-    # Each task read in parts by a fetcher of its own (a dense window split): sharing one
-    # budget, they hold what one more fetcher would (each with its own, twice as much).
-    items = CountedItems(per_task=30)
-    parts_budget = PageBudget(10)
-
-    def in_parts(task):
-        parts = OrderedFetcher(range(6), items.produce, workers=4, budget=parts_budget, head_room=2)
-        yield from (item for item in parts if isinstance(item, tuple))
-
-    ahead = items.read_slowly(OrderedFetcher(range(4), in_parts, workers=4, budget=PageBudget(10)))
-    assert items.made == 4 * 6 * 30
-    # Head, others and the reader's batch (10 each), the parts' budget (10), each nested
-    # head's room and the batch its passer holds (2 each, 4 of them), and an item in the
-    # hand of each of the 16 workers of parts.
-    assert max(ahead) <= 4 * 10 + 4 * 2 * 2 + 16
-
-
-def test_one_long_task_read_slowly_stays_bounded_too():
-    # One worker, one window of many pages, a slow writer: the head alone must stay bounded.
-    produced = {"n": 0}
-
-    def produce(task):
-        for index in range(400):
-            produced["n"] += 1
-            yield index
-
-    ahead = []
-    for consumed, _item in enumerate(
-        OrderedFetcher(range(1), produce, workers=1, budget=PageBudget(10)), start=1
-    ):
-        time.sleep(0.0002)
-        ahead.append(produced["n"] - consumed)
-    assert len(ahead) == 401, "the task and its 400 items"
-    assert max(ahead) <= 2 * 10 + 1
-
-
-def test_an_error_surfaces_once_after_everything_before_it():
-    def produce(task):
-        yield (task, "first")
-        if task == 3:
-            raise RuntimeError("task 3 failed")
-        yield (task, "second")
-
-    out: list = []
-    with pytest.raises(RuntimeError, match="task 3 failed"):
-        out.extend(OrderedFetcher(range(100), produce, workers=4, budget=PageBudget(8)))
-
-    assert out[:9] == [
-        0,
-        (0, "first"),
-        (0, "second"),
-        1,
-        (1, "first"),
-        (1, "second"),
-        2,
-        (2, "first"),
-        (2, "second"),
-    ]
-    assert out[9:] == [3, (3, "first")], "nothing of task 3's after its error, nothing later"
-
-
-def test_no_task_starts_once_one_has_failed():
-    started = []
-
-    def produce(task):
-        started.append(task)
-        if task == 2:
-            raise ValueError("boom")
-        time.sleep(0.01)
-        yield task
-
-    with pytest.raises(ValueError, match="boom"):
-        list(OrderedFetcher(range(1000), produce, workers=4, budget=PageBudget(4)))
-
-    assert max(started) < 2 + 4 + 1, "at most the tasks already in flight"
-
-
-def test_leaving_early_stops_and_joins_every_worker():
-    before = threading.active_count()
-
-    def produce(task):
-        for index in range(1000):
-            time.sleep(0.0005)
-            yield (task, index)
-
-    fetcher = iter(OrderedFetcher(range(100), produce, workers=4, budget=PageBudget(8)))
-    for _ in range(30):
-        next(fetcher)
-    fetcher.close()  # type: ignore[attr-defined]
-
-    assert threading.active_count() == before
-
-
-def test_a_page_keeps_the_calls_of_its_window_once_and_counts_strays():
-    from tap_amplemarket.streams import WindowFilter
-
-    window = Window(
-        datetime.datetime(2026, 4, 1, tzinfo=UTC), datetime.datetime(2026, 4, 2, tzinfo=UTC)
-    )
-    page = [
-        {"id": "in", "start_date": "2026-04-01T12:00:00Z"},
-        {"id": "in-offset", "start_date": "2026-04-01T14:00:00+02:00"},
-        {"id": "padding", "start_date": "2026-04-02T00:00:00Z"},  # the next window's
-        {"id": "stray", "start_date": "2099-01-01T00:00:00Z"},
-        {"id": "undated", "start_date": "soon"},
-        {"id": "undated", "start_date": "soon"},
-        {"id": "bad-in", "start_date": "2026-04-01T25:61:00Z"},  # sorts inside: kept by text
-        {"id": "bad-out", "start_date": "2026-13-45T00:00:00Z"},  # sorts outside: once
-        {"id": "bad-out", "start_date": "2026-13-45T00:00:00Z"},
-        {"id": "garbled", "start_date": "abcdefghijklmnopqrsZ"},
-    ]
-    belongs = WindowFilter()
-
-    kept = [call["id"] for call in belongs.keep(window, page)]
-
-    assert kept == ["in", "in-offset", "undated", "bad-in", "bad-out", "garbled"], (
-        "a call without a usable date once, a stray never"
-    )
-    assert belongs.outside == 1
-    # The same bad date again, in a window its text sorts into: not delivered twice.
-    later = Window(
-        datetime.datetime(2026, 12, 1, tzinfo=UTC), datetime.datetime(2027, 1, 1, tzinfo=UTC)
-    )
-    assert belongs.keep(later, [{"id": "bad-out", "start_date": "2026-13-45T00:00:00Z"}]) == []
-    assert [line.split(":")[1].strip().split()[0] for line in belongs.summary()] == ["3", "the"]
-
-
-def test_windows_that_would_run_past_the_last_date_python_knows_stop_at_the_end():
-    end = datetime.datetime(9999, 12, 31, tzinfo=UTC)
-    huge = datetime.timedelta(days=999_999_999)
-
-    windows = list(plan_windows(START, end, lambda _left: huge))
-
-    assert windows == [Window(up_to_whole_second(START), end)]
-
-
-def test_a_task_that_cannot_be_planned_fails_in_order_and_ends_the_fetcher():
-    def tasks():
-        yield 0
-        yield 1
-        raise OverflowError("date value out of range")
-
-    out: list = []
-    with pytest.raises(OverflowError, match="out of range"):
-        out.extend(
-            OrderedFetcher(tasks(), lambda task: [(task, "page")], workers=1, budget=PageBudget(4))
-        )
-
-    assert out == [0, (0, "page"), 1, (1, "page")], "what came before, then the error"
+    assert parse_timestamp(text) == expected
+    assert read_instant(text) == (expected, False)
