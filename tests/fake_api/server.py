@@ -670,7 +670,9 @@ class FakeAmplemarketAPI:
             def _send_raw(self, raw: bytes, logged: LoggedRequest) -> None:
                 if b"{page}" in raw:
                     payload = json.dumps(api.route(logged.path, logged.params)).encode()
-                    page = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    # It says the connection closes, as it does: a client must not reuse it.
+                    page = b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.amp+json\r\n"
+                    page += b"Connection: close\r\n"
                     page += b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
                     raw = raw.replace(b"{page}", page)
                 self.close_connection = True
