@@ -25,8 +25,9 @@ UV_VENV := .venv-uv
 UV := $(UV_VENV)/bin/uv
 UV_STAMP := $(UV_VENV)/.uv-$(UV_VERSION)
 export UV_PYTHON_DOWNLOADS := never
-# `uv sync` into a virtualenv elsewhere than the project's .venv (an absolute path: uv reads a
-# relative one from the project's directory).
+# Each virtualenv: `uv sync --locked` of its uv project into the path UV_PROJECT_ENVIRONMENT
+# names, made absolute (uv reads a relative one from the project's directory), on the Python
+# named next.
 SYNC = $(UV) sync --locked --quiet --python
 # What the Meltano plugin and the Airbyte image install through: the runtime part of uv.lock,
 # exported for pip (`make lock` writes it; `make lint` fails if it differs from uv.lock).
