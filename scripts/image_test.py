@@ -172,16 +172,12 @@ def build_wheels(docker: str, base: str) -> None:
         raise CheckFailed(msg)
     started, wheelhouse = time.monotonic(), ROOT / "wheelhouse"
     shutil.rmtree(wheelhouse, ignore_errors=True)
-    # hatchling: the Dockerfile builds the package itself from source, without network. pip
-    # from a throwaway virtualenv: uv's have none.
-    with tempfile.TemporaryDirectory() as pip_venv:
-        run([python, "-m", "venv", pip_venv])
-        run(
-            [f"{pip_venv}/bin/python", "-m", "pip", "wheel", "--quiet",
-             "--disable-pip-version-check", "-c", "constraints.txt", "-w", str(wheelhouse),
-             ".", "hatchling"],
-            cwd=ROOT,
-        )  # fmt: skip
+    # hatchling: the Dockerfile builds the package itself from source, without network.
+    run(
+        [python, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+         "-c", "constraints.txt", "-w", str(wheelhouse), ".", "hatchling"],
+        cwd=ROOT,
+    )  # fmt: skip
     wheels = len(list(wheelhouse.glob("*.whl")))
     ok(f"{wheels} wheels for Python {wanted} in {time.monotonic() - started:.0f}s")
 
