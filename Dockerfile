@@ -10,8 +10,8 @@ FROM ${BASE_IMAGE} AS build
 ARG PIP_OPTIONS=""
 WORKDIR /src
 COPY . .
-# The versions constraints.txt pins, as every other install of this package; then pip and
-# setuptools go: the connector never installs anything.
+# The versions uv.lock pins (constraints.txt is its export for pip), as every other install of
+# this package; then pip and setuptools go: the connector never installs anything.
 RUN python3 -m venv /opt/source-amplemarket \
     && /opt/source-amplemarket/bin/python -m pip install --no-cache-dir \
        --disable-pip-version-check $PIP_OPTIONS -c constraints.txt . \

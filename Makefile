@@ -1,15 +1,16 @@
 # Two entry points on a fresh machine: `make demo` (the main job) and `make test`.
-# Both virtualenvs, and the tap's own plugin venv under Meltano, install through constraint
-# files (`make lock`), so every machine and CI resolve the same versions.
+# Each virtualenv is synced by uv from a uv.lock (`make lock` writes them), so every machine
+# and CI install the same versions; `--locked` stops a build whose lock is stale.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# PyAirbyte gets a virtualenv of its own: its rich/structlog pins conflict with meltano's.
+# PyAirbyte gets a virtualenv of its own (tests_airbyte/pyproject.toml and uv.lock): its
+# rich/structlog pins conflict with meltano's.
 AIRBYTE_VENV ?= .venv-airbyte
 AIRBYTE_BIN := $(AIRBYTE_VENV)/bin
-# airbyte-cdk runs the Connector Builder manifest from a virtualenv of its own, for the same
-# reason.
+# airbyte-cdk runs the Connector Builder manifest from a virtualenv of its own
+# (manifest/pyproject.toml and uv.lock), for the same reason.
 CDK_VENV ?= .venv-cdk
 CDK_BIN := $(CDK_VENV)/bin
 # PyAirbyte needs Python 3.10 to 3.12: $(PYTHON) if it is one, else the first found on PATH.
@@ -17,34 +18,44 @@ AIRBYTE_PYTHON = $(firstword $(foreach python,$(PYTHON) python3.12 python3.11 py
   $(shell $(python) -c 'import sys; print((3, 10) <= sys.version_info[:2] <= (3, 12))' \
   2>/dev/null | grep -q True && echo $(python))))
 
-# uv resolves the constraint files for every Python at once, from a virtualenv of its own
-# (not the project's, which is built from the files it rewrites).
+# uv itself, at a pinned version from PyPI, in a virtualenv of its own: only Python and PyPI
+# are needed on a fresh machine. It uses the Pythons on PATH and never downloads one.
 UV_VERSION := 0.13.9
-LOCK_VENV := .venv-lock
-LOCK_TOOLS := uv==$(UV_VERSION) packaging "tomli; python_version < '3.11'"
+UV_VENV := .venv-uv
+UV := $(UV_VENV)/bin/uv
+UV_STAMP := $(UV_VENV)/.uv-$(UV_VERSION)
+export UV_PYTHON_DOWNLOADS := never
+# Each virtualenv: `uv sync --locked` of its uv project into the path UV_PROJECT_ENVIRONMENT
+# names, made absolute (uv reads a relative one from the project's directory), on the Python
+# named next.
+SYNC = $(UV) sync --locked --quiet --python
+# What the Meltano plugin and the Airbyte image install through: the runtime part of uv.lock,
+# exported for pip (`make lock` writes it; `make lint` fails if it differs from uv.lock).
+EXPORT := $(UV) export --locked --quiet --no-dev --no-emit-project --no-hashes
+# `make lock LOCK_ARGS=--upgrade` moves every pin to the newest version allowed.
+LOCK_ARGS ?=
 
 .PHONY: demo query test lint test-airbyte test-manifest test-snowflake metadata manifest lock \
   bench clean image-test
 
-$(BIN)/.installed: pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+$(UV_STAMP):
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	touch $@
 
-$(AIRBYTE_BIN)/.installed: tests_airbyte/requirements.txt tests_airbyte/constraints.txt
+$(BIN)/.installed: pyproject.toml uv.lock $(UV_STAMP)
+	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(SYNC) $(PYTHON) --extra test
+	touch $@
+
+$(AIRBYTE_BIN)/.installed: tests_airbyte/pyproject.toml tests_airbyte/uv.lock $(UV_STAMP)
 	@test -n "$(AIRBYTE_PYTHON)" || { echo "PyAirbyte needs Python 3.10-3.12 and none was found: \
 	install python3.12 or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
-	$(AIRBYTE_PYTHON) -m venv $(AIRBYTE_VENV)
-	$(AIRBYTE_BIN)/python -m pip install --quiet --upgrade pip
-	$(AIRBYTE_BIN)/python -m pip install --quiet -c tests_airbyte/constraints.txt \
-	  -r tests_airbyte/requirements.txt
+	UV_PROJECT_ENVIRONMENT=$(abspath $(AIRBYTE_VENV)) $(SYNC) $(AIRBYTE_PYTHON) \
+	  --project tests_airbyte
 	touch $@
 
-$(CDK_BIN)/.installed: manifest/requirements.txt manifest/constraints.txt
-	$(PYTHON) -m venv $(CDK_VENV)
-	$(CDK_BIN)/python -m pip install --quiet --upgrade pip
-	$(CDK_BIN)/python -m pip install --quiet -c manifest/constraints.txt -r manifest/requirements.txt
+$(CDK_BIN)/.installed: manifest/pyproject.toml manifest/uv.lock $(UV_STAMP)
+	UV_PROJECT_ENVIRONMENT=$(abspath $(CDK_VENV)) $(SYNC) $(PYTHON) --project manifest
 	touch $@
 
 demo: $(BIN)/.installed  ## Full sync of the bundled fake API into an embedded database
@@ -69,6 +80,7 @@ lint: $(BIN)/.installed  ## ruff check, ruff format --check and mypy --strict (a
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy tap_amplemarket
+	$(EXPORT) | diff -u constraints.txt - || { echo "constraints.txt: run make lock" >&2; exit 1; }
 
 # source-amplemarket runs from the project's virtualenv; PyAirbyte, from its own.
 test-airbyte: $(BIN)/.installed $(AIRBYTE_BIN)/.installed  ## PyAirbyte end to end
@@ -95,10 +107,11 @@ metadata: $(BIN)/.installed  ## Regenerate meltano.yml's tap settings, README ta
 manifest: $(BIN)/.installed  ## Regenerate manifest/manifest.yaml (the Connector Builder's) from the tap
 	$(BIN)/python scripts/generate_manifest.py
 
-lock:  ## Re-pin both virtualenvs after a dependency changed (needs PyPI)
-	$(PYTHON) -m venv $(LOCK_VENV)
-	$(LOCK_VENV)/bin/python -m pip install --quiet $(LOCK_TOOLS)
-	$(LOCK_VENV)/bin/python scripts/lock.py --uv $(LOCK_VENV)/bin/uv
+lock: $(UV_STAMP)  ## Re-resolve the three uv.lock files after a dependency changed (needs PyPI)
+	$(UV) lock $(LOCK_ARGS)
+	$(UV) lock $(LOCK_ARGS) --project tests_airbyte
+	$(UV) lock $(LOCK_ARGS) --project manifest
+	$(EXPORT) > constraints.txt
 
 bench: $(BIN)/.installed  ## Throughput, memory, wall time against the rate-limit floor (see README)
 	$(BIN)/python bench/full_sync.py
@@ -106,4 +119,4 @@ bench: $(BIN)/.installed  ## Throughput, memory, wall time against the rate-limi
 	$(BIN)/python bench/airbyte_vs_singer.py
 
 clean:
-	rm -rf $(VENV) $(AIRBYTE_VENV) $(CDK_VENV) $(LOCK_VENV) .meltano output
+	rm -rf $(VENV) $(AIRBYTE_VENV) $(CDK_VENV) $(UV_VENV) .meltano output

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import sys
 import typing as t
 from importlib import resources
@@ -31,7 +32,7 @@ from tap_amplemarket.timefmt import isoformat_z  # noqa: E402
 from tap_amplemarket.windows import DEFAULT_START, QUERY_PAD  # noqa: E402
 
 MANIFEST = ROOT / "manifest" / "manifest.yaml"
-REQUIREMENTS = ROOT / "manifest" / "requirements.txt"
+CDK_PROJECT = ROOT / "manifest" / "pyproject.toml"
 #: The tap's settings that mean the same in the manifest; the others steer code it lacks.
 SETTINGS = ("api_key", "api_url", "start_date", "end_date", "page_size", "max_concurrent_requests")
 #: What `check` reads, as the tap's check does (tap_amplemarket/airbyte.py): one page.
@@ -49,11 +50,10 @@ HEADER = """\
 
 
 def cdk_version() -> str:
-    """The airbyte-cdk version manifest/requirements.txt pins: the one the manifest is for."""
-    for line in REQUIREMENTS.read_text().splitlines():
-        if line.startswith("airbyte-cdk=="):
-            return line.removeprefix("airbyte-cdk==").strip()
-    msg = f"{REQUIREMENTS} pins no airbyte-cdk version (airbyte-cdk==X.Y.Z)"
+    """The airbyte-cdk version manifest/pyproject.toml pins: the one the manifest is for."""
+    if found := re.search(r'"airbyte-cdk==([^"\s;]+)"', CDK_PROJECT.read_text()):
+        return found[1]
+    msg = f'{CDK_PROJECT} pins no airbyte-cdk version ("airbyte-cdk==X.Y.Z")'
     raise SystemExit(msg)
 
 

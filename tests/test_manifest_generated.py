@@ -66,9 +66,11 @@ def test_calls_windows_are_the_taps():
     assert windows.to_param in params
 
 
-def test_the_manifest_is_for_the_pinned_cdk():
-    pins = generate_manifest.REQUIREMENTS.read_text()
-    assert f"airbyte-cdk=={yaml.safe_load(generate_manifest.render())['version']}" in pins
+def test_the_manifest_is_for_the_locked_cdk():
+    """The CDK version the manifest declares is the one manifest/uv.lock installs."""
+    lock = (generate_manifest.CDK_PROJECT.parent / "uv.lock").read_text()
+    version = yaml.safe_load(generate_manifest.render())["version"]
+    assert f'name = "airbyte-cdk"\nversion = "{version}"\n' in lock
 
 
 def test_the_manifest_asks_for_the_taps_settings_that_mean_the_same():

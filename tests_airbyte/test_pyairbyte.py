@@ -17,7 +17,6 @@ import airbyte as ab
 import pytest
 from airbyte.caches import DuckDBCache
 
-from scripts import lock
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
 from tests.fake_api.dataset import Dataset, SampleFactory, sample_dataset
 from tests.fake_api.process import fake_api_process
@@ -108,9 +107,3 @@ def test_pyairbyte_syncs_into_duckdb_and_then_reads_only_the_lookback(
     ids = calls_in_cache(cache)
     assert late["id"] in ids
     assert len(ids) == len(set(ids)) == len(api.data.calls), "merged on id, no duplicates"
-
-
-def test_this_virtualenv_has_the_locked_versions():
-    _, airbyte, _ = lock.LOCKS
-    assert "airbyte" in {pin.name for pin in airbyte.pins()}
-    assert lock.installed_mismatches(airbyte) == [], "rebuild it: make clean test"
