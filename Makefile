@@ -71,8 +71,13 @@ query:  ## Query the demo's DuckDB file with the DuckDB the loader installed
 	@test -x $(DUCKDB_PYTHON) || { echo "make query: no DuckDB loader yet; run make demo first"; exit 1; }
 	@$(DUCKDB_PYTHON) scripts/duckdb_query.py $(DUCKDB_FILE)
 
+# Test files spread over processes (pytest-xdist; a file's tests stay together, sharing its
+# fixtures): most tests wait on subprocesses and sockets, so more than the cores helps.
+# PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 4
+
 test: lint  ## Lint, type-check and run the whole test suite (PyAirbyte's too)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-manifest
 	$(MAKE) --no-print-directory test-airbyte
 

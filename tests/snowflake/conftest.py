@@ -39,10 +39,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=deselected)
         NOT_RUN.append(
             f"NOT RUN: {len(deselected)} Snowflake end-to-end test(s): set {', '.join(missing)}"
-            " (see README, Loading into Snowflake) and run `make test-snowflake`"
+            " (see docs/meltano.md, Loading into Snowflake) and run `make test-snowflake`"
         )
 
 
 def pytest_terminal_summary(terminalreporter: t.Any) -> None:
+    config = terminalreporter.config
+    # Under pytest-xdist the workers collect, not this process: say it from the credentials.
+    spread = config.getoption("numprocesses", None) and not hasattr(config, "workerinput")
+    if spread and not NOT_RUN and (missing := missing_credentials()):
+        NOT_RUN.append(
+            f"NOT RUN: the Snowflake end-to-end test: set {', '.join(missing)}"
+            " (see docs/meltano.md, Loading into Snowflake) and run `make test-snowflake`"
+        )
     for line in NOT_RUN:
         terminalreporter.write_line(line, yellow=True, bold=True)
