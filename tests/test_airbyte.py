@@ -93,6 +93,18 @@ class Run:
         return trace.error
 
 
+def input_files(tmp_path: pathlib.Path, **inputs: t.Any) -> list[str]:
+    """`--config <file>`, `--catalog <file>`, `--state <file>`: each input given, written to a
+    JSON file in `tmp_path`, as Airbyte passes them to a source."""
+    args = []
+    for name, content in inputs.items():
+        if content is not None:
+            path = tmp_path / f"{name}.json"
+            path.write_text(json.dumps(content))
+            args += [f"--{name}", str(path)]
+    return args
+
+
 def run_source(
     command: str,
     tmp_path: pathlib.Path,
@@ -103,12 +115,7 @@ def run_source(
     env: dict[str, str] | None = None,
 ) -> Run:
     """Run the installed `source-amplemarket` as Airbyte does; every stdout line is checked."""
-    args = [SOURCE, command]
-    for name, content in (("config", config), ("catalog", catalog), ("state", state)):
-        if content is not None:
-            path = tmp_path / f"{name}.json"
-            path.write_text(json.dumps(content))
-            args += [f"--{name}", str(path)]
+    args = [SOURCE, command, *input_files(tmp_path, config=config, catalog=catalog, state=state)]
     completed = subprocess.run(
         args,
         capture_output=True,

@@ -8,7 +8,6 @@ with) and the Airbyte protocol models are there.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import pathlib
 import subprocess
@@ -67,13 +66,8 @@ def manifest_command(
     written to files in `tmp_path`."""
     executable = os.environ.get("SOURCE_DECLARATIVE_MANIFEST", "")
     assert pathlib.Path(executable).is_file(), "set SOURCE_DECLARATIVE_MANIFEST (make does)"
-    args = [executable, command]
-    for name, content in (("config", config), ("catalog", catalog), ("state", state)):
-        if content is not None:
-            path = tmp_path / f"{name}.json"
-            path.write_text(json.dumps(content))
-            args += [f"--{name}", str(path)]
-    return [*args, "--manifest-path", str(manifest)]
+    inputs = airbyte_run.input_files(tmp_path, config=config, catalog=catalog, state=state)
+    return [executable, command, *inputs, "--manifest-path", str(manifest)]
 
 
 def run_manifest(
