@@ -59,8 +59,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-    from tap_amplemarket.windows import DateWindows
-
 
 _BODY_CACHE_KEY = "_amplemarket_body"
 
@@ -355,12 +353,8 @@ def check_page(response: requests.Response, key: str, path: str) -> None:
     body = json_body(response)
     records = body.get(key)
     if "_errors" in body:
-        found = f"{'no' if records is None else 'a'} {key!r} list and _errors"
+        found = f"no {key!r} list" if records is None else f"a {key!r} list and _errors"
         msg = f"Response from {path} has {found} ({describe_api_errors(response)[:200]})"
-        if records is None:  # as worded before: "has no 'calls' list (Try again)"
-            msg = (
-                f"Response from {path} has no {key!r} list ({describe_api_errors(response)[:200]})"
-            )
         raise RetriableAPIError(msg, response)
     if not isinstance(records, list):
         found = (
