@@ -2,14 +2,14 @@
 
 The fake API runs in its own process, adds --latency seconds to every answer and enforces
 --quota requests per minute itself (a token bucket: 429 + Retry-After beyond it). For each
-history (dense working-hours calls, a sparse history of several years, and the same with one
-very busy day) it prints, side by side in one run:
+history (dense working-hours calls, a sparse history of several years, the same with one
+very busy day, and with 4,500 calls stamped with one second) it prints, side by side in one run:
   - the tap's wall time with max_concurrent_requests 1 and with the default;
   - the rate-limit floor: requests made / quota (the least time those requests can take);
   - the ratio of wall time to floor (with and without the tap's start-up, which a long sync
     does not notice), the requests made against ceil(N / page size), the 429s the tap drew,
     and peak RSS.
-Usage: python bench/latency.py [--latency 0.25] [--quota 500]
+Usage: python bench/latency.py [--latency 0.25] [--quota 500] [--default-only]
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from tap_amplemarket.tap import TapAmplemarket
 
 PAGE_SIZE = 100
 END = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
-HISTORIES = {  # name: (calls, days, working hours only, calls more on the middle day)
-    "dense, 60 days of workdays": (6_000, 60, True, 0),
-    "denser, 60 days of workdays": (30_000, 60, True, 0),
-    "sparse, 5 years": (5_000, 5 * 365, False, 0),
-    "sparse, 5 years, a busy day": (5_000, 5 * 365, False, 8_000),
+#: name: (calls, days, working hours only, calls more on the middle day, over how many seconds)
+HISTORIES = {
+    "dense, 60 days of workdays": (6_000, 60, True, 0, 1),
+    "denser, 60 days of workdays": (30_000, 60, True, 0, 1),
+    "sparse, 5 years": (5_000, 5 * 365, False, 0, 1),
+    "sparse, 5 years, a busy day": (5_000, 5 * 365, False, 8_000, 9 * 3600),
+    "sparse, 5 years, 1-second burst": (500, 5 * 365, False, 4_500, 1),
 }
 DEFAULT_CONCURRENCY = TapAmplemarket.config_jsonschema["properties"]["max_concurrent_requests"][
     "default"
@@ -87,6 +89,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.25)
     parser.add_argument("--quota", type=float, default=500, help="requests per minute")
+    parser.add_argument(
+        "--default-only", action="store_true", help="skip max_concurrent_requests 1"
+    )
     args = parser.parse_args()
     print(
         f"latency {args.latency:g} s per request, quota {args.quota:g} requests/min, "
@@ -96,13 +101,13 @@ def main() -> None:
     print(f"tap start-up (tap-amplemarket --about, best of 3): {startup:.2f} s")
     print_header()
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (sparse, days, workdays, burst) in HISTORIES.items():
+        for name, (sparse, days, workdays, burst, burst_seconds) in HISTORIES.items():
             calls = sparse + burst
             fake_args = ["--calls", str(sparse), "--days", str(days), "--end", END.isoformat()]
-            fake_args += ["--burst", str(burst)]
+            fake_args += ["--burst", str(burst), "--burst-seconds", str(burst_seconds)]
             fake_args += ["--latency", str(args.latency), "--quota", str(args.quota)]
             with fake_api(*fake_args, *(["--workdays"] if workdays else [])) as url:
-                for concurrency in (1, DEFAULT_CONCURRENCY):
+                for concurrency in (1, DEFAULT_CONCURRENCY)[args.default_only :]:
                     row = run(url, days, concurrency, pathlib.Path(tmp))
                     print_row(name, calls, concurrency, row, args.quota, startup)
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
-import logging
-import os
 import sys
 import typing as t
 from urllib.parse import urlparse
@@ -94,17 +91,6 @@ def file_argument_error(argv: list[str]) -> str | None:
     return None
 
 
-def exit_now(code: int) -> t.NoReturn:
-    """Exit with `code` once what is written is flushed, without joining threads: a signal's
-    exception can leave a lock held that a worker thread waits on (in a window's Future),
-    and the interpreter's exit would wait for that thread for ever."""
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
-
-
 def main() -> None:
     """Console entry point: errors a person can fix end in one line, not a traceback."""
     sdk_logs.quiet(TapAmplemarket.logger)  # where the CLI logs config errors
@@ -119,7 +105,7 @@ def main() -> None:
             "Interrupted by %s: the next run resumes from the last STATE emitted",
             interrupted.signal_name,
         )
-        exit_now(interrupted.exit_code)
+        sys.exit(interrupted.exit_code)
     except Exception as exc:
         message = failure_message(exc)
         if message is None:

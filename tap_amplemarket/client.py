@@ -49,7 +49,7 @@ from tap_amplemarket.errors import (
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RETRIABLE, RetryPolicy
 from tap_amplemarket.throttle import PacedLimiter
-from tap_amplemarket.windows import DateWindows, read_in_windows
+from tap_amplemarket.windowed import read_windowed
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -58,6 +58,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+    from tap_amplemarket.windows import DateWindows
 
 
 _BODY_CACHE_KEY = "_amplemarket_body"
@@ -440,7 +442,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     # The SDK's per-value pass was half the run time and drops what does not fit: instead
     # `post_process` conforms each record once (conform.py), keeping the misfits in `_extra`.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    # A STATE only where it is a resume point: after a date window (windows.Bookmark).
+    # A STATE only where it is a resume point: past a prefix of date windows (windowed.py).
     STATE_MSG_FREQUENCY = sys.maxsize
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -833,20 +835,20 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def read_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """The records of one partition, as the API pages them, or in date windows."""
         if self.date_windows is not None:
-            return read_in_windows(self, context)
+            return read_windowed(self)
         return self.request_records(context)
 
     @property
     @override
     def is_sorted(self) -> bool:
-        # Date windows are written in order, each sorted by start date: resumable.
+        # Resumable: the bookmark moves past date windows read to their end (windowed.py).
         return self.date_windows is not None
 
     @property
     @override
     def check_sorted(self) -> bool:
         # The bookmark is set at each checkpoint, not from records (a lookback re-reads
-        # older ones, and the SDK compares them as text): see windows.Bookmark.
+        # older ones, and the SDK compares them as text): see windowed.py.
         return False
 
     @override

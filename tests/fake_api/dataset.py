@@ -105,11 +105,13 @@ def sample_dataset(
     seed: int = 7,
     workdays: bool = False,
     burst: int = 0,
+    burst_seconds: int = 9 * 3600,
 ) -> Dataset:
     """A dataset with `calls` calls over the `days` before `end`: evenly spread, or at random
     times of working hours (Monday to Friday, 09:00-18:00 UTC) if `workdays`; and a `burst`
     of calls more in the working hours of the day halfway through (a busy day in a quiet
-    history: a window sized from the history around it holds them all)."""
+    history: a window sized from the history around it holds them all), spread over its
+    first `burst_seconds` (1: a bulk import stamped with one start_date)."""
     factory = SampleFactory(seed)
     end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
     data = Dataset(users=[], mailboxes=[], tasks=[])
@@ -184,7 +186,7 @@ def sample_dataset(
         hour=9, minute=0, second=0, microsecond=0
     )
     times += [
-        burst_day + datetime.timedelta(seconds=factory.rng.randrange(9 * 3600))
+        burst_day + datetime.timedelta(seconds=factory.rng.randrange(burst_seconds))
         for _ in range(burst)
     ]
     data["calls"] = [factory.call(when, data.users, data.dispositions) for when in sorted(times)]

@@ -29,6 +29,7 @@ import functools
 import gzip
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -36,7 +37,7 @@ import typing as t
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from tests.fake_api.dataset import Dataset, Record, isoformat_z, sample_dataset
+from tests.fake_api.dataset import Dataset, Record, sample_dataset
 from tests.fake_api.endpoints import ENDPOINTS, UNDOCUMENTED_MAX_PAGE_SIZE, Endpoint
 from tests.fake_api.generate import PARENT_ID, fill_missing
 
@@ -158,17 +159,87 @@ def gzip_bomb() -> bytes:
     return gzip.compress(b" " * GZIP_BOMB_BYTES + b"{}", compresslevel=9)
 
 
-def parse_date_param(name: str, value: str) -> str:
-    """An ISO 8601 date filter, in the form the calls' start_date is compared in."""
+#: How the fake reads start_date_from / start_date_to (`calls_date_filter`): the docs say
+#: "after" and "before" an ISO 8601 date and nothing more (api-facts.md, section 1).
+CALLS_DATE_FILTERS = {
+    "exact": "instants, from <= start_date < to (the usual reading of from/to)",
+    "inclusive": "instants, from <= start_date <= to",
+    "exclusive": "instants, from < start_date < to (the words 'after' and 'before')",
+    "mixed": "instants, from < start_date <= to",
+    "days": "whole UTC days: the day of from <= the day of start_date < the day of to",
+    "local:+HH:MM": "the bounds' wall-clock time read in that offset (any, up to +-14:00)",
+    "text": "the stored start_date text against the bound's text, as strings",
+    "ignored": "no date filter at all",
+}
+DAY = datetime.timedelta(days=1)
+
+
+def instant(text: str) -> datetime.datetime | None:
+    """The instant an ISO 8601 date-time names (naive: UTC), None if the fake cannot read it."""
+    value = text.strip()
+    value = value[:-1] + "+00:00" if value[-1:] in {"Z", "z"} else value
     try:
-        parsed = datetime.datetime.fromisoformat(
-            value.replace("Z", "+00:00").replace("z", "+00:00")
-        )
+        parsed = datetime.datetime.fromisoformat(value.replace("t", "T").replace(",", "."))
     except ValueError:
-        raise APIError(400, "unsupported_value", "Invalid date format", name) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return isoformat_z(parsed)
+        return None
+    return parsed.replace(tzinfo=parsed.tzinfo or datetime.timezone.utc)
+
+
+def date_key(text: str) -> str:
+    """A stored or asked start_date as a string whose order is time order (the text itself
+    if the fake cannot read it: placed as text)."""
+    when = instant(text)
+    if when is None:
+        return text
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_date_filter(kind: str) -> None:
+    """Raise ValueError unless `kind` is one of CALLS_DATE_FILTERS."""
+    offset = kind.removeprefix("local:")
+    if kind.startswith("local:"):
+        if re.fullmatch(r"[+-](0\d|1[0-3]):[0-5]\d|[+-]14:00", offset) is None:
+            raise ValueError(
+                f"calls_date_filter {kind!r}: local:+HH:MM up to 14 h, e.g. local:+05:30"
+            )
+    elif kind not in CALLS_DATE_FILTERS:
+        raise ValueError(f"calls_date_filter {kind!r}: one of {', '.join(CALLS_DATE_FILTERS)}")
+
+
+def date_filter(kind: str, since: str | None, until: str | None) -> t.Callable[[str], bool] | None:
+    """Whether a call's start_date is asked for, under the reading `kind` (readable bounds);
+    None: every call."""
+    if kind == "ignored" or (since is None and until is None):
+        return None
+    if kind == "text":
+        return lambda date: (since is None or date >= since) and (until is None or date < until)
+    if kind.startswith("local:"):
+
+        def local(text: str) -> str:  # the bound's wall-clock time, in that offset
+            wall = t.cast("datetime.datetime", instant(text)).replace(tzinfo=None)
+            return date_key(wall.isoformat() + kind.removeprefix("local:"))
+
+        return _compare("exact", since and local(since), until and local(until))
+    if kind == "days":
+
+        def day(text: str) -> str:  # midnight UTC of its day
+            return date_key(text)[:10] + "T00:00:00.000000Z"
+
+        return _compare("exact", since and day(since), until and day(until), day)
+    return _compare(kind, since and date_key(since), until and date_key(until))
+
+
+def _compare(
+    kind: str, low: str | None, high: str | None, key: t.Callable[[str], str] = date_key
+) -> t.Callable[[str], bool]:
+    above = {"exact": str.__ge__, "inclusive": str.__ge__}.get(kind, str.__gt__)
+    below = {"inclusive": str.__le__, "mixed": str.__le__}.get(kind, str.__lt__)
+
+    def kept(date: str) -> bool:
+        value = key(date)
+        return (low is None or above(value, low)) and (high is None or below(value, high))
+
+    return kept
 
 
 def replaced(value: t.Any, marker: str, text: str) -> t.Any:
@@ -210,6 +281,7 @@ class FakeAmplemarketAPI:
         endpoints: tuple[Endpoint, ...] = ENDPOINTS,
         calls_by_id: bool = False,
         max_page_sizes: Mapping[str, int] | None = None,
+        calls_date_filter: str = "exact",
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
         self.max_page_sizes: dict[str, int] = dict(max_page_sizes or {})
@@ -219,6 +291,10 @@ class FakeAmplemarketAPI:
         #: List calls in descending id order, not newest first: an API whose order says
         #: nothing of start_date (the tap must not rely on it).
         self.calls_by_id = calls_by_id
+        #: How start_date_from / start_date_to are read (CALLS_DATE_FILTERS; the docs leave
+        #: it UNKNOWN). A test may change it between runs.
+        self.calls_date_filter = calls_date_filter
+        check_date_filter(calls_date_filter)
         fill_missing(self.data, endpoints)
         self.endpoints = endpoints
         #: Seconds added to every answer, as a real API across the internet would.
@@ -326,9 +402,9 @@ class FakeAmplemarketAPI:
         self._calls_seen = seen
         self._calls_asc = sorted(
             self.data.calls,
-            key=lambda c: (c["id"],) if self.calls_by_id else (c["start_date"], c["id"]),
+            key=lambda c: (c["id"],) if self.calls_by_id else (date_key(c["start_date"]), c["id"]),
         )
-        self._call_dates = [c["start_date"] for c in self._calls_asc]
+        self._call_dates = [date_key(c["start_date"]) for c in self._calls_asc]
         self._call_position = {c["id"]: i for i, c in enumerate(self._calls_asc)}
 
     def _take_fault(self, path: str, url: str) -> Fault | None:
@@ -386,15 +462,15 @@ class FakeAmplemarketAPI:
         self._index_calls()
         size = self._page_size(params, endpoint)
         lo, hi = 0, len(self._calls_asc)
-        since = until = None
-        if "start_date_from" in params:
-            since = parse_date_param("start_date_from", params["start_date_from"])
-        if "start_date_to" in params:
-            until = parse_date_param("start_date_to", params["start_date_to"])
-        if not self.calls_by_id:  # in start_date order: the dates bound a slice
-            lo = bisect.bisect_left(self._call_dates, since) if since else lo
-            hi = bisect.bisect_left(self._call_dates, until) if until else hi
-            since = until = None
+        since, until = params.get("start_date_from"), params.get("start_date_to")
+        for name, value in (("start_date_from", since), ("start_date_to", until)):
+            if value is not None and instant(value) is None:
+                raise APIError(400, "unsupported_value", "Invalid date format", name)
+        kept = date_filter(self.calls_date_filter, since, until)
+        if not self.calls_by_id and self.calls_date_filter == "exact":  # the dates bound a slice
+            lo = bisect.bisect_left(self._call_dates, date_key(since)) if since else lo
+            hi = bisect.bisect_left(self._call_dates, date_key(until)) if until else hi
+            kept = None
         if "page[after]" in params:
             position = self._call_position.get(params["page[after]"])
             if position is None:
@@ -407,7 +483,7 @@ class FakeAmplemarketAPI:
             call = self._calls_asc[index]
             if any(call.get(k) != v for k, v in wanted.items()):
                 continue
-            if (since and call["start_date"] < since) or (until and call["start_date"] >= until):
+            if kept is not None and not kept(call["start_date"]):
                 continue
             if len(page) == size:
                 more = True
@@ -698,8 +774,16 @@ def main() -> None:
     parser.add_argument("--end", default="now", help="ISO 8601 time of the newest call")
     parser.add_argument("--workdays", action="store_true", help="calls in working hours only")
     parser.add_argument("--burst", type=int, default=0, help="calls more on the middle day")
+    parser.add_argument(
+        "--burst-seconds", type=int, default=9 * 3600, help="seconds the burst is spread over"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     parser.add_argument("--quota", type=float, help="requests per minute, 429 beyond")
+    parser.add_argument(
+        "--calls-date-filter",
+        default="exact",
+        help=f"how start_date_from/_to are read: {', '.join(CALLS_DATE_FILTERS)}",
+    )
     args = parser.parse_args()
     end = (
         datetime.datetime.fromisoformat(args.end.replace("Z", "+00:00"))
@@ -708,12 +792,18 @@ def main() -> None:
     )
     api = FakeAmplemarketAPI(
         sample_dataset(
-            args.calls, days=args.days, end=end, workdays=args.workdays, burst=args.burst
+            args.calls,
+            days=args.days,
+            end=end,
+            workdays=args.workdays,
+            burst=args.burst,
+            burst_seconds=args.burst_seconds,
         ),
         api_key=args.api_key,
         port=args.port,
         latency=args.latency,
         requests_per_minute=args.quota,
+        calls_date_filter=args.calls_date_filter,
     )
     print(f"Fake Amplemarket API on {api.url} (api_key={args.api_key!r})", flush=True)
     api.serve_forever()
