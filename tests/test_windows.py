@@ -1,4 +1,5 @@
-"""Date windows on their own: the declaration, planning, sizing, cutting, the query."""
+"""Date windows on their own: the declaration, the query, sizing, the estimate, and the engine
+run with plain callables."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 import datetime
 import itertools
 import random
+import typing as t
 
 import pytest
 
@@ -13,25 +15,49 @@ from tap_amplemarket.streams import CallsStream
 from tap_amplemarket.tap import TapAmplemarket
 from tap_amplemarket.timefmt import parse_timestamp, read_instant
 from tap_amplemarket.windows import (
-    ONE_SECOND,
+    DateFilterIgnoredError,
     DateWindows,
+    Plan,
     Sizer,
     Window,
-    plan_windows,
-    split,
+    estimate_left,
+    read_in_windows,
 )
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
 
 UTC = datetime.timezone.utc
 START = datetime.datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
 DAY = datetime.timedelta(days=1)
+SPEC = DateWindows("from", "to", 1, 0)
 
 
-def assert_tiles(windows: list[Window], start: datetime.datetime, end: datetime.datetime) -> None:
-    """Contiguous, non-empty, ascending windows covering exactly [start, end)."""
-    assert windows[0].lower == start
-    assert windows[-1].upper == end
-    assert all(window.lower < window.upper for window in windows)
-    assert all(a.upper == b.lower for a, b in itertools.pairwise(windows))
+def plan_for(
+    calls: list[datetime.datetime], end: datetime.datetime, **changes
+) -> tuple[Plan, list]:
+    """A plan over [START, end) whose fetch answers from `calls` (dates, each its own record),
+    exact bounds [from, to); and the list its checkpoints and windows read are noted in."""
+    noted: list = []
+
+    def fetch(window: Window) -> Iterator[dict]:
+        query = window.query(SPEC)
+        low, high = parse_timestamp(query["from"]), parse_timestamp(query["to"])
+        yield from ({"at": when} for when in calls if low <= when < high)
+        noted.append(window)  # read to its end
+
+    plan = Plan(
+        start=START,
+        end=end,
+        first_span=7 * DAY,
+        target=20,
+        workers=1,
+        fetch=fetch,
+        date_of=lambda record: record["at"],
+        checkpoint=lambda upper: noted.append(upper),
+        log=lambda line: None,
+    )
+    return plan._replace(**changes), noted
 
 
 def test_the_settings_default_to_what_the_calls_stream_declares():
@@ -46,115 +72,105 @@ def test_the_settings_default_to_what_the_calls_stream_declares():
         declared.lookback_days = 1  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_planned_windows_tile_the_range_whatever_the_sizes(seed):
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("workers", [1, 3])
+def test_windows_tile_the_range_and_every_call_is_written(seed, workers):
     rng = random.Random(seed)
-    start = START + datetime.timedelta(microseconds=rng.choice([0, 500_000]))
-    end = start + datetime.timedelta(seconds=rng.randint(1, 10**7), microseconds=rng.randint(0, 9))
+    end = START + datetime.timedelta(seconds=rng.randint(1, 10**7), microseconds=rng.randint(0, 9))
+    span = int((end - START).total_seconds())
+    calls = sorted(START + datetime.timedelta(seconds=rng.randrange(span)) for _ in range(300))
+    plan, noted = plan_for(calls, end, workers=workers)
 
-    windows = list(plan_windows(start, end, lambda _left: rng.choice([0.1, 1, 3600, 1e12])))
+    written = [record["at"] for record in read_in_windows(plan)]
 
-    assert_tiles(windows, start, end)
+    windows = sorted(w for w in noted if isinstance(w, Window))
+    assert windows[0].lower == START
+    assert windows[-1].upper == end
+    assert all(a.upper == b.lower for a, b in itertools.pairwise(windows)), "no gap, no overlap"
+    assert set(written) == set(calls)
+    checkpoints = [c for c in noted if isinstance(c, datetime.datetime)]
+    assert checkpoints == sorted(checkpoints)
+    assert checkpoints[-1] == end
 
 
-def test_an_empty_range_plans_no_window():
-    assert list(plan_windows(START, START, lambda _left: 3600)) == []
+def test_a_checkpoint_comes_only_after_every_window_before_it_is_read():
+    calls = [START + i * DAY / 10 for i in range(200)]
+    plan, noted = plan_for(calls, START + 20 * DAY, workers=3)
+    read_windows: list[Window] = []
+
+    for _ in read_in_windows(plan):
+        pass
+    for item in noted:
+        if isinstance(item, Window):
+            read_windows.append(item)
+        else:  # every window below the checkpoint was read to its end before it
+            below = [w.upper - w.lower for w in read_windows if w.upper <= item]
+            assert sum(below, datetime.timedelta(0)) == item - START
+
+
+def test_an_api_ignoring_the_filter_stops_the_run_without_a_checkpoint():
+    history = [START - 400 * DAY + i * DAY for i in range(100)]
+    plan, noted = plan_for(history, START + 30 * DAY)
+    plan = plan._replace(fetch=lambda window: [{"at": when} for when in reversed(history)])
+
+    with pytest.raises(DateFilterIgnoredError, match="ignored the date filter"):
+        list(read_in_windows(plan))
+    assert not [c for c in noted if isinstance(c, datetime.datetime)]
+
+
+def test_the_query_covers_the_window_strictly_and_overlaps_the_one_before_by_a_second():
+    window = Window(START + datetime.timedelta(microseconds=250), START + DAY)
+
+    assert window.query(SPEC) == {"from": "2026-03-01T07:59:59Z", "to": "2026-03-02T08:00:00Z"}
+    after = Window(START + DAY, START + 2 * DAY).query(SPEC)
+    assert after["from"] == "2026-03-02T07:59:59Z"
+
+
+def sizer(workers: int = 4) -> Sizer:
+    plan, _ = plan_for([], START)
+    return Sizer(plan._replace(first_span=7 * DAY, target=2000, workers=workers))
 
 
 def test_windows_grow_fourfold_after_empty_ones_and_aim_at_the_target_after_others():
-    sizer = Sizer(first=7 * DAY, target=2000, workers=4)
-    assert sizer.span(1000 * DAY) == (7 * DAY / 4).total_seconds(), "a worker's share"
+    sizing = sizer()
+    assert sizing.span(1000 * 86400) == (7 * DAY / 4).total_seconds(), "a worker's share"
 
-    sizer.observe(Window(START, START + DAY), 0)
-    assert sizer.span(1000 * DAY) == (4 * DAY).total_seconds()
+    sizing.observe(Window(START, START + DAY), 0)
+    assert sizing.span(1000 * 86400) == (4 * DAY).total_seconds()
 
-    sizer.observe(Window(START + DAY, START + 2 * DAY), 4000)
-    assert sizer.span(1000 * DAY) == (DAY / 2).total_seconds()
+    sizing.observe(Window(START + DAY, START + 2 * DAY), 4000)
+    assert sizing.span(1000 * 86400) == (DAY / 2).total_seconds()
     # Near the end: shared by the workers, down to half the target.
-    assert sizer.span(DAY) == (DAY / 4).total_seconds()
-    assert sizer.span(DAY / 10) == (DAY / 4).total_seconds()
+    assert sizing.span(86400) == (DAY / 4).total_seconds()
+    assert sizing.span(8640) == (DAY / 4).total_seconds()
 
 
 def test_a_quiet_weekend_does_not_size_the_next_window_for_a_quiet_year():
-    sizer = Sizer(first=7 * DAY, target=2000, workers=1)
-    sizer.observe(Window(START, START + DAY), 2000)
-    sizer.observe(Window(START + DAY, START + 3 * DAY), 1)  # the weekend
+    sizing = sizer(workers=1)
+    sizing.observe(Window(START, START + DAY), 2000)
+    sizing.observe(Window(START + DAY, START + 3 * DAY), 1)  # the weekend
 
-    assert sizer.span(1000 * DAY) == pytest.approx(3 * 86400 * 2000 / 2001), "not 2 days x 2000"
+    assert sizing.span(1000 * 86400) == pytest.approx(3 * 86400 * 2000 / 2001)
 
 
 def test_a_lone_record_in_decades_sizes_a_window_beyond_any_date_without_overflow():
-    sizer = Sizer(first=7 * DAY, target=2000, workers=1)
-    sizer.observe(Window(START - 30 * 365 * DAY, START), 1)
     end = datetime.datetime(2999, 12, 31, tzinfo=UTC)
+    plan, noted = plan_for([START + DAY], end, first_span=30 * 365 * DAY)
 
-    windows = list(plan_windows(START, end, sizer.span))
-
-    assert windows == [Window(START, end)]
-
-
-def test_the_query_is_a_second_wider_on_each_side_on_whole_seconds():
-    window = Window(START + datetime.timedelta(microseconds=250), START + DAY)
-
-    assert window.query(DateWindows("from", "to", 1, 0)) == {
-        "from": "2026-03-01T07:59:59Z",
-        "to": "2026-03-02T08:00:01Z",
-    }
+    assert [r["at"] for r in read_in_windows(plan)] == [START + DAY]
+    assert noted[-1] == end
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_a_dropped_window_is_cut_into_parts_that_tile_it(seed):
-    rng = random.Random(seed)
-    window = Window(START, START + datetime.timedelta(seconds=rng.randint(2, 10**8)))
-    seconds = int(window.span.total_seconds())
-    clusters = [rng.randrange(seconds) for _ in range(rng.randint(0, 5))]
-    sample = [
-        START + datetime.timedelta(seconds=rng.choice(clusters), microseconds=rng.randrange(10**6))
-        for _ in range(rng.randint(0, 500))
-        if clusters
-    ]
-
-    parts = split(window, sample, target=50)
-
-    assert len(parts) >= 2
-    assert_tiles(parts, window.lower, window.upper)
-    # Each part asks a narrower query than the window: cutting always gets somewhere.
-    spec = DateWindows("from", "to", 1, 0)
-    for part in parts:
-        query, whole = part.query(spec), window.query(spec)
-        assert query != whole
-        assert whole["from"] <= query["from"]
-        assert query["to"] <= whole["to"]
-
-
-def test_a_sample_spanning_the_whole_window_still_cuts_it():
-    # Found by the property test: the oldest and newest sampled seconds were the window's
-    # bounds, so the cuts beyond the sample fell outside it, and the window was skipped.
-    window = Window(START, START + DAY)
-    sample = [START + datetime.timedelta(microseconds=999_999), START + DAY / 3, START + DAY / 2]
-    sample.append(START + DAY - ONE_SECOND)
-
-    parts = split(window, sample, target=20)
-
-    assert len(parts) >= 2
-    assert_tiles(parts, window.lower, window.upper)
-
-
-def test_a_crowded_second_becomes_a_part_of_its_own():
-    crowded = START + 5 * DAY
-    window = Window(START, START + 10 * DAY)
-
-    parts = split(window, [crowded + datetime.timedelta(microseconds=i) for i in range(200)], 50)
-
-    assert Window(crowded, crowded + ONE_SECOND) in parts
-
-
-def test_a_window_of_one_second_cannot_be_cut():
-    window = Window(START, START + ONE_SECOND)
-
-    assert not window.can_split()
-    assert split(window, [START] * 500, 50) == []
-    assert Window(START, START + 2 * ONE_SECOND).can_split()
+def test_the_estimate_of_what_is_left_never_climbs_at_a_steady_pace_however_windows_shrink():
+    # The range read at a steady pace, in windows that shrink near the end (as the sizer
+    # cuts them to keep every worker busy): an estimate by windows left climbed then.
+    done, elapsed, estimates = 0.0, 0.0, []
+    for width in [100.0] * 9 + [50.0, 25.0, 12.5, 12.5]:
+        done, elapsed = done + width, elapsed + width / 10  # 10 seconds of range a second
+        estimates.append(estimate_left(elapsed, done, 1000 - done))
+    assert estimates == sorted(estimates, reverse=True)
+    assert estimates[-1] == pytest.approx(0)
+    assert estimate_left(5, 0, 1000) is None
 
 
 @pytest.mark.parametrize(

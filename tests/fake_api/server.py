@@ -309,7 +309,7 @@ class FakeAmplemarketAPI:
         self.requests: list[LoggedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
-        self._calls_seen: tuple[int, ...] = ()
+        self._calls_seen: tuple[int, ...] | None = None
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
