@@ -18,8 +18,8 @@ import threading
 import time
 import typing as t
 
+from tap_amplemarket import progress
 from tap_amplemarket.errors import AmplemarketError
-from tap_amplemarket.progress import PROGRESS_SECONDS
 from tap_amplemarket.timefmt import isoformat_z
 
 if t.TYPE_CHECKING:
@@ -118,6 +118,10 @@ def estimate_left(elapsed: float, done: float, left: float) -> float | None:
     `left` to go; None before any is done. It falls as the range is read at a steady pace,
     however windows are cut."""
     return elapsed * left / done if done > 0 else None
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _put(out: Queue, item: t.Any, stop: threading.Event) -> bool:
@@ -237,7 +241,7 @@ class Reader:
     def report(self, frontier: datetime.datetime) -> None:
         """About every PROGRESS_SECONDS, how far the run has come and what is left."""
         now = time.monotonic()
-        if now - self.last_report < PROGRESS_SECONDS or frontier >= self.plan.end:
+        if now - self.last_report < progress.PROGRESS_SECONDS or frontier >= self.plan.end:
             return
         self.last_report = now
         since = self.first_dated or self.plan.start
@@ -246,7 +250,7 @@ class Reader:
             (frontier - since).total_seconds(),
             (self.plan.end - frontier).total_seconds(),
         )
-        eta = "" if left is None else f"; about {left / 60:.0f} min left at this pace"
+        eta = "" if left is None else f"; about {duration(left)} left at this pace"
         self.plan.log(
             f"{self.records:,} records read; every window read up to {isoformat_z(frontier)} "
             f"of [{isoformat_z(self.plan.start)}, {isoformat_z(self.plan.end)}){eta}"

@@ -300,9 +300,11 @@ def test_read_delivers_what_the_singer_tap_delivers(api, tmp_path, config, catal
 
     assert run.returncode == 0, run.stderr[-2000:]
     for stream in (stream_type.name for stream_type in STREAM_TYPES):
-        assert run.records(stream) == singer.records(stream), stream
+        # In any order: windows of calls are read at once, their pages written as they come.
+        as_text = [sorted(map(json.dumps, r.records(stream))) for r in (run, singer)]
+        assert as_text[0] == as_text[1], stream
         assert run.records(stream), f"no {stream} records"
-    assert sorted(r["id"] for r in run.records("calls")) == sorted(c["id"] for c in api.data.calls)
+    assert {r["id"] for r in run.records("calls")} == {c["id"] for c in api.data.calls}
     assert all(started <= r.emitted_at <= finished for r in run.of_type(Type.RECORD))
     assert {m.type for m in run.messages} == {Type.RECORD, Type.STATE}
     # The Singer tap's ACTIVATE_VERSION has no Airbyte counterpart: not a line of stdout.
@@ -323,8 +325,8 @@ def test_read_checkpoints_calls_per_window_as_the_singer_tap_does(api, tmp_path,
         if value and value not in singer_bookmarks:
             singer_bookmarks.append(value)
     assert bookmarks == singer_bookmarks
-    assert len(bookmarks) >= 4, "a STATE after each window with calls"
-    assert bookmarks[-1] == max(c["start_date"] for c in api.data.calls)
+    assert len(bookmarks) >= 4, "a STATE after each window"
+    assert bookmarks[-1] == config["end_date"]
     for message in run.of_type(Type.STATE):
         assert message.type.value == "STREAM"
         assert message.stream.stream_descriptor.name == "calls", "state of configured streams only"
@@ -390,8 +392,10 @@ def test_an_incremental_read_resumes_from_airbyte_state_and_full_refresh_ignores
         assert late["id"] in ids
         assert len(ids) < len(first.records("calls")) / 4
         assert all(r["start_date"] >= isoformat_z(lookback) for r in run.records("calls"))
-        assert run.stream_states("calls")[-1]["replication_key_value"] == late["start_date"]
-    assert len(full.records("calls")) == len(api.data.calls), "full refresh reads everything"
+        assert run.stream_states("calls")[-1]["replication_key_value"] == config["end_date"]
+    assert {r["id"] for r in full.records("calls")} == {c["id"] for c in api.data.calls}, (
+        "full refresh reads everything"
+    )
 
 
 def test_killed_reads_resume_from_their_last_state_without_losing_a_call(tmp_path):

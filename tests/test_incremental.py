@@ -9,7 +9,14 @@ import random
 import pytest
 
 from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
-from tests.conftest import TAP_COMMAND, config_for, parse_messages, read_until_killed, sync
+from tests.conftest import (
+    TAP_COMMAND,
+    config_for,
+    parse_messages,
+    read_until_killed,
+    run_cli,
+    sync,
+)
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.dataset import Dataset, SampleFactory
 
@@ -363,3 +370,30 @@ def test_requests_in_flight_never_exceed_max_concurrent_requests(config):
         sum(1 for other in starts if start <= other < start + latency * 0.9) for start in starts
     )
     assert 2 <= overlapping <= 4, overlapping
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_an_api_that_ignores_the_date_filter_is_named_not_paid_for(tmp_path, resumed):
+    # An API serving the whole history for every window: a first sync would read it once per
+    # window. The run stops in its first window, with one line, after the last good STATE.
+    data = sample_dataset(3000, days=60)
+    with FakeAmplemarketAPI(data, api_key="k") as api:
+        config = config_for(api, page_size=20)
+        state = sync(config).last_state if resumed else None
+        api.calls_date_filter = "ignored"
+        api.requests.clear()
+        result = run_cli([], config, tmp_path, state=state)
+        requests = len(api.requests_to("/calls"))
+
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1, errors
+    assert "ignored the date filter of GET /calls" in errors[0]
+    assert "Traceback" not in result.stderr
+    calls_states = [s for s in result.states if "replication_key_value" in str(s)]
+    assert all(
+        s["bookmarks"]["calls"] == (state or {}).get("bookmarks", {}).get("calls")
+        for s in calls_states
+    ), "no STATE past the last good one"
+    # The history is 150 pages: at most the first window's own calls and as many again.
+    assert requests <= 30, "stopped within a few pages, not the history once per window"
