@@ -98,8 +98,8 @@ class TapAmplemarket(Tap):
                 "Span of the first date windows of calls, shared by the concurrent requests "
                 "(later windows are sized from the calls per day seen, aiming at 20 full pages "
                 "each). "
-                "A STATE checkpoint follows every window, so an interrupted sync resumes where "
-                "it stopped."
+                "A STATE checkpoint follows every window read to its end (and every window "
+                "before it), so an interrupted sync resumes where it stopped."
             ),
         ),
         th.Property(
@@ -108,8 +108,9 @@ class TapAmplemarket(Tap):
             default=CALLS_WINDOWS.lookback_days,
             title="Lookback window days",
             description=(
-                "Each incremental run re-reads this many days before the bookmark, picking up "
-                "calls logged late or updated after the fact."
+                "Each run re-reads this many days before the bookmark (or start_date), picking "
+                "up calls logged late or updated after the fact, and calls an API date filter "
+                "read in whole days or another time zone placed late: at least 1 for those."
             ),
         ),
         th.Property(
@@ -129,7 +130,7 @@ class TapAmplemarket(Tap):
             title="Max concurrent requests",
             description=(
                 "Date windows of calls fetched at once (each window's pages stay in order, "
-                "and records are written window after window). 1 fetches one page at a time; "
+                "records are written as their pages come). 1 fetches one page at a time; "
                 "more than 16 would only wait, the API's quota being per key."
             ),
         ),

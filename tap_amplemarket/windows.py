@@ -29,6 +29,8 @@ Record = dict[str, t.Any]
 #: What workers hand the main thread: (window, records | None when read | the error).
 Queue = queue.Queue[tuple["Window", "list[Record] | BaseException | None"]]
 ONE_SECOND = datetime.timedelta(seconds=1)
+#: How much lower than its window a window's query starts (the manifest pads by it too).
+QUERY_PAD = ONE_SECOND
 #: Where a first sync with neither state nor `start_date` begins.
 DEFAULT_START = datetime.datetime(2010, 1, 1, tzinfo=datetime.timezone.utc)
 #: Windows aim at this many full pages: the one partial page ending each costs 5% at most.
@@ -65,7 +67,7 @@ class Window(t.NamedTuple):
     def query(self, spec: DateWindows) -> dict[str, str]:
         """The filters asking for this window: whole seconds, a second more below, so that
         the window lies strictly inside its query and overlaps the one before by a second."""
-        lower = self.lower.replace(microsecond=0) - ONE_SECOND
+        lower = self.lower.replace(microsecond=0) - QUERY_PAD
         upper = self.upper.replace(microsecond=0)
         upper += ONE_SECOND if self.upper.microsecond else datetime.timedelta(0)
         return {spec.from_param: isoformat_z(lower), spec.to_param: isoformat_z(upper)}
