@@ -46,6 +46,17 @@ class StreamStats:
         )
 
 
+def estimate_left(elapsed: float, done: float, left: float) -> float | None:
+    """Seconds left at the pace so far: `done` seconds of the range read in `elapsed`,
+    `left` to go; None before any is done. It falls as the range is read at a steady pace,
+    however windows are cut."""
+    return elapsed * left / done if done > 0 else None
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 

@@ -20,6 +20,7 @@ import typing as t
 
 from tap_amplemarket import progress
 from tap_amplemarket.errors import AmplemarketError
+from tap_amplemarket.progress import duration, estimate_left
 from tap_amplemarket.timefmt import isoformat_z
 
 if t.TYPE_CHECKING:
@@ -115,17 +116,6 @@ class Sizer:
         return min(at_density, max(left / self.workers, at_density / 2))
 
 
-def estimate_left(elapsed: float, done: float, left: float) -> float | None:
-    """Seconds left at the pace so far: `done` seconds of the range read in `elapsed`,
-    `left` to go; None before any is done. It falls as the range is read at a steady pace,
-    however windows are cut."""
-    return elapsed * left / done if done > 0 else None
-
-
-def duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
 def _put(out: Queue, item: t.Any, stop: threading.Event) -> bool:
     """Hand `item` to the main thread, unless the run stops first."""
     while not stop.is_set():
@@ -144,6 +134,8 @@ def _work(plan: Plan, todo: queue.Queue[Window | None], out: Queue, stop: thread
         chunk: list[Record] = []
         try:
             for record in plan.fetch(window):
+                if stop.is_set():  # no page more once the run stops
+                    return
                 chunk.append(record)
                 if len(chunk) == CHUNK:
                     if not _put(out, (window, chunk), stop):

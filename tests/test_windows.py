@@ -11,6 +11,7 @@ import typing as t
 
 import pytest
 
+from tap_amplemarket.progress import estimate_left
 from tap_amplemarket.streams import CallsStream
 from tap_amplemarket.tap import TapAmplemarket
 from tap_amplemarket.timefmt import parse_timestamp, read_instant
@@ -20,7 +21,6 @@ from tap_amplemarket.windows import (
     Plan,
     Sizer,
     Window,
-    estimate_left,
     read_in_windows,
 )
 

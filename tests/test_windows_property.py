@@ -40,7 +40,7 @@ from tests.conftest import parse_messages
 from tests.fake_api import FakeAmplemarketAPI
 from tests.fake_api.dataset import Dataset
 
-EXAMPLES = int(os.environ.get("TAP_AMPLEMARKET_PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("TAP_AMPLEMARKET_PROPERTY_EXAMPLES", "30"))
 UTC = datetime.timezone.utc
 START = datetime.datetime(2026, 1, 1, tzinfo=UTC)
 END = START + datetime.timedelta(days=40)
