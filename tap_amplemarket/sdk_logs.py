@@ -33,7 +33,7 @@ def _dry_run_stop(record: logging.LogRecord) -> bool:
 
 def _state_helper_warning(record: logging.LogRecord) -> bool:
     """That a record without a start_date moves no bookmark: delivered on purpose, and
-    warned about once per run by the stream (windows.summary)."""
+    counted once per run by the date windows (windows.Reader)."""
     return record.funcName == "increment_state" and record.levelno == logging.WARNING
 
 
