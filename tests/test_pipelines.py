@@ -213,7 +213,7 @@ def test_meltano_run_into_postgres_is_complete_typed_and_incremental(postgres, m
         added = [
             new_call(api, now - datetime.timedelta(hours=2), seed=1),
             new_call(api, now - datetime.timedelta(hours=1), seed=2),
-            new_call(api, newest_at - datetime.timedelta(days=2), seed=3),
+            new_call(api, now - datetime.timedelta(days=2), seed=3),  # the bookmark: the run end
         ]
         api.requests.clear()
         meltano(["run", "tap-amplemarket", "target-postgres"], env)
