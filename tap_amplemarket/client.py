@@ -283,8 +283,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     max_page_size: t.ClassVar[int | None] = 100
     #: The key under which each record's id is handed to child streams (e.g. "user_id").
     child_context_key: t.ClassVar[str | None] = None
-    #: Top-level fields the API sends that are loaded elsewhere by design: dropped silently.
-    ignored_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: Top-level fields the API sends that are not data, or are loaded elsewhere by design:
+    #: dropped silently. Per-record `_links` (links to the record in the API) are documented
+    #: on sequences, lead lists and exclusions, and shown on a mailbox.
+    ignored_fields: t.ClassVar[tuple[str, ...]] = ("_links",)
     #: Set on a stream read in date windows (windows.py): its filters, first window, lookback.
     date_windows: t.ClassVar[DateWindows | None] = None
     #: First retry waits about this many seconds, doubling up to a minute.

@@ -77,7 +77,7 @@ class LeadListsStream(AmplemarketStream):
 
     name = "lead_lists"
     path = "/lead-lists"
-    ignored_fields = ("leads",)  # loaded into lead_list_entries
+    ignored_fields = ("leads", "_links")  # leads: loaded into lead_list_entries
     child_context_key = "lead_list_id"
 
 
