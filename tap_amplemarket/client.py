@@ -279,6 +279,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     schema = StreamSchema(SchemaFiles(schemas))
     #: Top-level key of the response that holds the records, if not the stream's name.
     records_key: t.ClassVar[str | None] = None
+    #: Other keys the records may come under, where the docs disagree with themselves.
+    records_key_aliases: t.ClassVar[tuple[str, ...]] = ()
     #: Largest `page[size]` the endpoint accepts; `None` if the endpoint is not paginated.
     max_page_size: t.ClassVar[int | None] = 100
     #: The key under which each record's id is handed to child streams (e.g. "user_id").
@@ -305,6 +307,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self.endpoint_unavailable = False
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
         self._filters_restored_noted = False
+        self._alias_noted = False
         #: Why this run has not read every record of the stream, once it has not (a
         #: partition skipped or cut short): then it must not have a target drop any row.
         self.unread: str | None = None
@@ -537,7 +540,21 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             msg = f"Amplemarket rejected GET {self.path} ({status}): {errors}: {fix}"
             raise APIRequestError(msg)
         super().validate_response(response)  # 5xx: retriable
+        self._adopt_alias(response)
         check_page(response, self.records_key or self.name, self.path or "")
+
+    def _adopt_alias(self, response: requests.Response) -> None:
+        """Records under one of `records_key_aliases` are read as if under the records key."""
+        key = self.records_key or self.name
+        body = json_body(response) if self.records_key_aliases else {key: None}
+        alias = next((a for a in self.records_key_aliases if isinstance(body.get(a), list)), None)
+        if key in body or alias is None:
+            return
+        body[key] = body.pop(alias)
+        if not self._alias_noted:  # once per stream: not a fault, an answer the docs allow
+            self._alias_noted = True
+            self.log("%s: GET %s lists its records under %r, not %r", self.name, self.path,
+                     alias, key)  # fmt: skip
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
