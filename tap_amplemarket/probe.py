@@ -184,7 +184,9 @@ def media_type(probe: Prober) -> Finding:
 
 
 def records_keys(probe: Prober) -> Finding:
-    unread = [probe.streams[n].path for n, a in probe.first.items() if a.failure]
+    unread = [
+        probe.streams[n].path for n, a in probe.first.items() if a.status == 200 and a.failure
+    ]
     read = [n for n, a in probe.first.items() if a.ok]
     if unread:
         return Finding(
@@ -236,7 +238,7 @@ def page_size(probe: Prober) -> Finding:
             "page_size",
             DIFFERS,
             "; ".join(refused + [f"{c}, silently" for c in capped]),
-            "the tap falls back and follows next links (copes); a smaller page_size saves retries",
+            "the tap falls back to a size taken, and follows next links (copes)",
         )
     return Finding("page_size", CONFIRMED, "every endpoint served the page size asked")
 
@@ -246,7 +248,9 @@ def entries_key(probe: Prober) -> Finding:
     if not lead_lists:
         return Finding("lead_list_entries_key", NO_DATA, "no lead list")
     answer = probe.get("lead_list_entries", context={"lead_list_id": lead_lists[0].get("id")})
-    if answer.failure or not answer.ok:
+    if answer.status in {403, 404}:
+        return Finding("lead_list_entries_key", NO_DATA, f"GET /lead-lists/{{id}} {answer.status}")
+    if not answer.ok:
         return Finding(
             "lead_list_entries_key",
             DIFFERS,
@@ -381,6 +385,8 @@ def unfiltered_lists(probe: Prober, name: str) -> Finding:
         unfiltered = probe.get(name, dict(context))
     else:
         unfiltered = probe.first[name]
+    if not unfiltered.ok:
+        return Finding(fact, NO_DATA, f"the unfiltered list answered {unfiltered.status}")
     statuses = {str(r.get("status")) for r in unfiltered.records(name)}
     if statuses & finished:
         return Finding(fact, CONFIRMED, f"lists {', '.join(sorted(statuses & finished))} ones")

@@ -96,6 +96,7 @@ UNKNOWN_SWITCHES = {
     "unfiltered_hides_finished": "False | True: /tasks, /users, /sequences without `status` "
     "list only scheduled tasks, active users, active sequences",
     "calls_date_filter": "exact | ignored: whether /calls applies start_date_from/_to",
+    "media_type": "application/vnd.amp+json | application/json: every answer's Content-Type",
 }
 
 
@@ -249,6 +250,7 @@ class FakeAmplemarketAPI:
         page_size_refusal: str = "documented",
         unfiltered_hides_finished: bool = False,
         calls_date_filter: str = "exact",
+        media_type: str = MEDIA_TYPE,
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
         # The UNKNOWN_SWITCHES: each an answer the docs leave open.
@@ -260,6 +262,7 @@ class FakeAmplemarketAPI:
         self.page_size_refusal = page_size_refusal
         self.unfiltered_hides_finished = unfiltered_hides_finished
         self.calls_date_filter = calls_date_filter
+        self.media_type = media_type
         self.max_page_sizes: dict[str, int] = dict(max_page_sizes or {})
         unknown = set(self.max_page_sizes) - {endpoint.path for endpoint in endpoints}
         if unknown:
@@ -644,7 +647,7 @@ class FakeAmplemarketAPI:
             ) -> None:
                 payload = json.dumps(body, separators=(",", ":")).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", MEDIA_TYPE)
+                self.send_header("Content-Type", api.media_type)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 declared = len(payload) // 2 if cut == "truncate" else len(payload)
