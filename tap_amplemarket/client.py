@@ -231,12 +231,14 @@ class ApiAnswers:
     """What the API has answered in this run, across streams.
 
     One endpoint answering 404 to its first request is a plan without it; two doing so
-    before any endpoint has answered at all is an api_url that is not the API's.
+    before any endpoint has answered at all is an api_url that is not the API's. Likewise
+    a 403: one is a plan without the endpoint, two before any answer a key without access.
     """
 
     def __init__(self) -> None:
         self.answered = False
         self.missing: list[str] = []
+        self.forbidden: list[str] = []  # endpoints that answered 403
 
 
 @dataclasses.dataclass(frozen=True)
@@ -501,11 +503,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             msg = f"Amplemarket rejected the API key ({status}): check api_key"
             raise AuthenticationError(msg)
         if status == HTTPStatus.FORBIDDEN:
-            if self.run_context.answers.answered:  # a key that works elsewhere: the plan
+            answers = self.run_context.answers
+            if answers.answered or not answers.forbidden:  # one endpoint: the plan lacks it
+                answers.forbidden.append(self.path or "")
                 raise PlanForbiddenError(self.path or "")
             msg = (
-                f"Amplemarket refused GET {self.path} (403) on the run's first request: the "
-                "API key, or its plan, has no API access: check api_key and the plan"
+                f"Amplemarket answered 403 for {', '.join(answers.forbidden)} and {self.path}, "
+                "and nothing else yet: the API key, or its plan, has no API access: check "
+                "api_key and the plan"
             )
             raise AuthenticationError(msg)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
@@ -824,9 +829,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 "from the last checkpoint"
             )
             raise APIRequestError(msg) from None
+        answers = self.run_context.answers
         self.endpoint_unavailable = True
         self.unread = "the key's plan lacks it"
-        self.log("Skipping stream %s: %s", self.name, exc, level=logging.WARNING)
+        doubt = "" if answers.answered else " (or the key has no API access, if others say so)"
+        self.log("Skipping stream %s: %s%s", self.name, exc, doubt, level=logging.WARNING)
 
     @override
     def log_sync_costs(self) -> None:

@@ -42,13 +42,13 @@ class EndpointNotAvailableError(APIRequestError):
 
 
 class PlanForbiddenError(APIRequestError):
-    """403 on a list endpoint after the API has answered others: the key's plan lacks the
-    endpoint (the docs do not say whether such a plan answers 403 or 404)."""
+    """403 on a list endpoint, unless another answered 403 before any answered 200: the
+    key's plan lacks the endpoint (the docs do not say whether it answers 403 or 404)."""
 
     def __init__(self, path: str) -> None:
         super().__init__(
-            f"GET {path} answered 403 Forbidden while other endpoints answer: the key's plan "
-            "does not include it (deselect the stream, or ask Amplemarket to add it to the plan)"
+            f"GET {path} answered 403 Forbidden: the key's plan does not include it (deselect "
+            "the stream, or ask Amplemarket to add it to the plan)"
         )
         self.path = path
 

@@ -422,7 +422,7 @@ class FakeAmplemarketAPI:
     def _asked_size(self, raw: str, maximum: int) -> int:
         if maximum and raw.isdigit() and 1 <= int(raw) <= maximum:
             return int(raw)
-        detail = f"Page size must be between 1 and {maximum}" if maximum else "Unknown parameter"
+        detail = f"Page size must be between 1 and {maximum}" if maximum else "Unknown page[size]"
         if self.page_size_refusal == "detail":  # 422, no source: only the text says it
             raise APIError(422, "unprocessable_entity", detail)
         if self.page_size_refusal == "plain":  # not the documented error shape at all
