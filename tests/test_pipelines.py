@@ -16,7 +16,7 @@ import typing as t
 import pytest
 
 from scripts.process_group import run_in_group
-from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+from tap_amplemarket.timefmt import isoformat_z, normalize_datetime, parse_timestamp
 from tests.conftest import COLLECTIONS
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.dataset import Dataset, SampleFactory, add_surprises
@@ -250,12 +250,25 @@ def assert_documented_columns_land_typed(postgres: Postgres, data: Dataset) -> N
             'select id, to_char(due_on, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') from amplemarket.tasks'
         )
     )
-    assert due == {task["id"]: task["due_on"] for task in data.tasks}
+    assert due == {task["id"]: normalize_datetime(task["due_on"]) for task in data.tasks}
     assert "person_id" in column_types(postgres, "lead_list_entries")
     people = dict(postgres.query("select id, person_id from amplemarket.lead_list_entries"))
     expected = {e["id"]: e["person_id"] for ll in data.lead_lists for e in ll["leads"]}
     assert {k: (v or None) for k, v in people.items()} == expected
     assert column_types(postgres, "lead_lists")["options"] == "jsonb"
+    # The docs' second reading (S1-S7): typed columns; per-record _links dropped.
+    calls = column_types(postgres, "calls")
+    assert calls["transcript"] == "jsonb"
+    assert {"direction", "disposition_name", "user_email"} <= set(calls)
+    assert column_types(postgres, "excluded_domains")["excluded_reasons"] == "jsonb"
+    sequences = column_types(postgres, "sequences")
+    assert sequences["dynamic_fields_used"] == "jsonb"
+    assert "_links" not in sequences
+    assert column_types(postgres, "accounts")["last_contacted_at"].startswith("timestamp")
+    entries = postgres.scalar(
+        "select count(*) from amplemarket.calls where jsonb_array_length(transcript) > 0"
+    )
+    assert int(entries) == sum(1 for call in data.calls if call.get("transcript"))
 
 
 #: Each table's primary key, as SQL.
