@@ -235,9 +235,13 @@ def type_label(prop: dict[str, t.Any]) -> str:
     return " or ".join(named)
 
 
-#: Where a field comes from, as its schema's `x-source` says: "doc", "example" or
+#: Where a field comes from, as its schema's `x-source` says: "doc", "example", "PostHog" or
 #: "undocumented: <why the tap keeps it>".
-SOURCE_LABELS = {"doc": "documented", "example": "only in a documented example"}
+SOURCE_LABELS = {
+    "doc": "documented",
+    "example": "only in a documented example",
+    "PostHog": "PostHog's Amplemarket source (not in the Amplemarket docs read)",
+}
 
 
 def source_label(prop: dict[str, t.Any]) -> str:
@@ -277,7 +281,8 @@ def render_streams_doc() -> str:
         "",
         "Every stream, the endpoint it reads and each field it writes, with its JSON Schema "
         "type and where it comes from: the API's documentation (docs.amplemarket.com), only a "
-        "documented example payload, or nowhere in the docs (and why the tap keeps it). A "
+        "documented example payload, PostHog's open-source Amplemarket source, or nowhere "
+        "(and why the tap keeps it). A "
         "field whose type includes `null` may be null or absent in a record.",
         "",
         streams_table(),
@@ -291,6 +296,9 @@ def render_streams_doc() -> str:
             "",
             f"{endpoint(stream)}; primary key "
             f"{', '.join(f'`{key}`' for key in stream.primary_keys)}; {replication(stream)}.",
+            "",
+            "Dropped without a warning (not data, or loaded elsewhere): "
+            f"{', '.join(f'`{name}`' for name in stream.ignored_fields)}.",
             "",
             table(
                 ["Field", "Type", "Description", "Source"],

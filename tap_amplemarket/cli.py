@@ -8,9 +8,9 @@ import sys
 import typing as t
 from urllib.parse import urlparse
 
-from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
 
-from tap_amplemarket import sdk_logs
+from tap_amplemarket import probe, sdk_logs
 from tap_amplemarket.errors import ENDS_IN_ONE_LINE, AmplemarketError, shorten, shown_url
 from tap_amplemarket.tap import TapAmplemarket
 from tap_amplemarket.writer import Interrupted, checked_output
@@ -91,12 +91,38 @@ def file_argument_error(argv: list[str]) -> str | None:
     return None
 
 
+def run_probe(argv: list[str]) -> int:
+    """`--probe [--probe-json FILE]`: the probe (probe.py) with the config given; its exit code."""
+    paths = flag_values(argv, "--config")
+    try:
+        tap = TapAmplemarket(
+            config=[path for path in paths if path != "ENV"],
+            parse_env_config="ENV" in paths,
+            validate_config=True,
+        )
+    except ConfigValidationError as exc:
+        for error in exc.errors or [str(exc)]:
+            TapAmplemarket.logger.error("%s", error)
+        return 1
+    json_path = next(iter(flag_values(argv, "--probe-json")), None)
+    return probe.main(lambda: tap, json_path)
+
+
 def main() -> None:
     """Console entry point: errors a person can fix end in one line, not a traceback."""
     sdk_logs.quiet(TapAmplemarket.logger)  # where the CLI logs config errors
     if message := file_argument_error(sys.argv[1:]):
         TapAmplemarket.logger.error("%s", message)
         sys.exit(1)
+    if "--probe" in sys.argv[1:] or flag_values(sys.argv[1:], "--probe-json"):
+        try:
+            sys.exit(run_probe(sys.argv[1:]))
+        except Exception as exc:
+            message = failure_message(exc)
+            if message is None:
+                raise
+            TapAmplemarket.logger.error("%s", message)
+            sys.exit(1)
     try:
         with checked_output():
             TapAmplemarket.cli()

@@ -9,13 +9,12 @@ import itertools
 import json
 import logging
 import math
-import re
 import sys
 import threading
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import backoff
 import msgspec
@@ -25,7 +24,6 @@ from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import BaseHATEOASPaginator
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
@@ -39,6 +37,7 @@ from tap_amplemarket.errors import (
     EndpointNotAvailableError,
     ForeignLinkError,
     NotTheAPIError,
+    PlanForbiddenError,
     RateLimitedError,
     describe_api_errors,
     parse_retry_after,
@@ -46,13 +45,21 @@ from tap_amplemarket.errors import (
     shorten,
     shown_url,
 )
+from tap_amplemarket.paging import (
+    MAX_PAGES_WITH_NOTHING_NEW,
+    NextLinkPaginator,
+    PageSizeRefusedError,
+    PageSizing,
+    page_size_in,
+    refused_page_size,
+)
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RETRIABLE, RetryPolicy
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.windowed import read_windowed
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
     from urllib.parse import ParseResult
 
     from singer_sdk.helpers.types import Context, RequestFunc
@@ -185,164 +192,11 @@ def link_url(url_base: str, href: str, page_url: str | None = None) -> str:
     return url
 
 
-def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """A URL as a page: host, path and query parameters in any order or encoding."""
-    parts = urlsplit(url)
-    return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query)))
-
-
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
 #: Seconds of retries before giving up on an api_url that has not answered yet in this run.
 FIRST_CONTACT_SECONDS = 15.0
-#: Pages in a row that link on but hold no record not read before, after which paging stops.
-MAX_PAGES_WITH_NOTHING_NEW = 5
-#: The page size every example of the docs shows as the default, and /mailboxes' maximum:
-#: what the tap falls back to when an endpoint refuses the size it asked for.
-DOCUMENTED_DEFAULT_PAGE_SIZE = 20
-
-
-class PageSizeRefusedError(APIRequestError):
-    """A 400 about `page[size]`: the endpoint takes a smaller page, or none at all."""
-
-    def __init__(self, message: str, largest_named: int | None) -> None:
-        super().__init__(message)
-        #: The largest page size the error names (e.g. "between 1 and 50"), if any.
-        self.largest_named = largest_named
-
-
-def refused_page_size(response: requests.Response) -> PageSizeRefusedError | None:
-    """The refusal of `page[size]` in a 400 or 422 answer, if that is what it is: an
-    `_errors` entry whose source parameter (or, failing that, text) names `page[size]`."""
-    if response.status_code not in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY}:
-        return None
-    try:
-        errors = msgspec.json.decode(response.content).get("_errors")
-    except (msgspec.DecodeError, AttributeError):
-        return None
-    for error in errors if isinstance(errors, list) else []:
-        if not isinstance(error, dict):
-            continue
-        source = error.get("source")
-        parameter = source.get("parameter") if isinstance(source, dict) else None
-        text = " ".join(str(error.get(k) or "") for k in ("title", "detail"))
-        if parameter == "page[size]" or (parameter is None and "page[size]" in text):
-            numbers = [int(n) for n in re.findall(r"\d{1,9}", text) if int(n) > 0]
-            return PageSizeRefusedError(describe_api_errors(response), max(numbers, default=None))
-    return None
-
-
-def with_page_size(url: str, size: int | None) -> str:
-    """`url` with its `page[size]` set to `size`, or removed if None."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "page[size]"]
-    if size is not None:
-        query.append(("page[size]", str(size)))
-    return urlunsplit(parts._replace(query=urlencode(query, safe="[]:")))
-
-
-def page_size_in(url: str) -> int | None:
-    """The `page[size]` a URL asks for, if any (anything not a number counts as asked)."""
-    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-        if key == "page[size]":
-            return int(value) if value.isdigit() else 10**9
-    return None
-
-
-class NextLinkPaginator(BaseHATEOASPaginator):
-    """Follows `_links.next.href`, which already carries every filter and the cursor.
-
-    Every page it was given is remembered, so a link back to any of them (a cycle of any
-    length, a page linking to itself) ends the pagination instead of looping; and so is
-    every record key, so that more than MAX_PAGES_WITH_NOTHING_NEW pages in a row with no
-    record not read before (empty, or the same records under new cursors) end it too. A
-    page or two like that (a listing that shifted under its cursor) is paged past.
-    """
-
-    def __init__(
-        self,
-        url_base: str,
-        on_cycle: Callable[[str], None],
-        records_key: str,
-        key_fields: tuple[str, ...],
-        max_pages: int | None = None,
-        on_too_many_pages: Callable[[int], None] | None = None,
-    ) -> None:
-        super().__init__()
-        self.url_base = url_base
-        self.on_cycle = on_cycle
-        self.records_key = records_key
-        self.key_fields = key_fields
-        self.max_pages = max_pages
-        self.on_too_many_pages = on_too_many_pages
-        self._pages_seen: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
-        self._keys_seen: set[int] = set()
-        self._nothing_new_in_a_row = 0
-
-    def _going_nowhere(self, body: dict[str, t.Any]) -> bool:
-        """Whether this page ends a run of too many pages with nothing new."""
-        records = body.get(self.records_key)
-        if not isinstance(records, list):
-            return False
-        keys = {
-            hash(repr(tuple(r.get(k) for k in self.key_fields)))
-            for r in records
-            if isinstance(r, dict)
-        }
-        new = keys - self._keys_seen
-        self._keys_seen |= new
-        self._nothing_new_in_a_row = 0 if new else self._nothing_new_in_a_row + 1
-        return self._nothing_new_in_a_row > MAX_PAGES_WITH_NOTHING_NEW
-
-    @override
-    def continue_if_empty(self, response: requests.Response) -> bool:
-        # An empty page ends the listing only if it has no next link (see get_next_url);
-        # the SDK would stop at once, with a line that reads like an error.
-        return True
-
-    @override
-    def get_next_url(self, response: requests.Response) -> str | None:
-        page_url = str(response.request.url)
-        self._pages_seen.add(page_identity(page_url))
-        href = next_href(json_body(response), page_url)
-        if href is None:
-            return None
-        url = link_url(self.url_base, href, page_url)
-        if page_identity(url) in self._pages_seen or self._going_nowhere(json_body(response)):
-            self.on_cycle(href)
-            return None
-        if self.max_pages is not None and len(self._pages_seen) >= self.max_pages:
-            if self.on_too_many_pages is not None:
-                self.on_too_many_pages(self.max_pages)
-            return None
-        return url
-
-
-def next_href(body: dict[str, t.Any], page_url: str) -> str | None:
-    """The href of a page's `_links.next`; None if the page has none (the last page).
-
-    A next link in any shape but the documented `{"href": "..."}` (a plain string, a list,
-    `{"url": ...}`), or `_links` that is not an object, is an error: read as "no next page",
-    it would end the listing early, silently.
-    """
-    if "_links" not in body:
-        return None
-    links = body["_links"]
-    if isinstance(links, dict) and links.get("next") is None:
-        return None
-    next_link = links.get("next") if isinstance(links, dict) else links
-    href = next_link.get("href") if isinstance(next_link, dict) else None
-    if isinstance(href, str) and href:
-        return href
-    where = urlsplit(page_url).path
-    shown = shorten(json.dumps(next_link, default=str), 200)
-    msg = (
-        f"Response from {where} has a next link the tap cannot read ({shown}; expected "
-        '{"href": "..."}): stopping, so that the rest of the listing is not skipped; report '
-        "it to Amplemarket"
-    )
-    raise APIRequestError(msg)
 
 
 def check_page(response: requests.Response, key: str, path: str) -> None:
@@ -379,12 +233,14 @@ class ApiAnswers:
     """What the API has answered in this run, across streams.
 
     One endpoint answering 404 to its first request is a plan without it; two doing so
-    before any endpoint has answered at all is an api_url that is not the API's.
+    before any endpoint has answered at all is an api_url that is not the API's. Likewise
+    a 403: one is a plan without the endpoint, two before any answer a key without access.
     """
 
     def __init__(self) -> None:
         self.answered = False
         self.missing: list[str] = []
+        self.forbidden: list[str] = []  # endpoints that answered 403
 
 
 @dataclasses.dataclass(frozen=True)
@@ -427,12 +283,16 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     schema = StreamSchema(SchemaFiles(schemas))
     #: Top-level key of the response that holds the records, if not the stream's name.
     records_key: t.ClassVar[str | None] = None
+    #: Other keys the records may come under, where the docs disagree with themselves.
+    records_key_aliases: t.ClassVar[tuple[str, ...]] = ()
     #: Largest `page[size]` the endpoint accepts; `None` if the endpoint is not paginated.
     max_page_size: t.ClassVar[int | None] = 100
     #: The key under which each record's id is handed to child streams (e.g. "user_id").
     child_context_key: t.ClassVar[str | None] = None
-    #: Top-level fields the API sends that are loaded elsewhere by design: dropped silently.
-    ignored_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: Top-level fields the API sends that are not data, or are loaded elsewhere by design:
+    #: dropped silently. Per-record `_links` (links to the record in the API) are documented
+    #: on sequences, lead lists and exclusions, and shown on a mailbox.
+    ignored_fields: t.ClassVar[tuple[str, ...]] = ("_links",)
     #: Set on a stream read in date windows (windows.py): its filters, first window, lookback.
     date_windows: t.ClassVar[DateWindows | None] = None
     #: First retry waits about this many seconds, doubling up to a minute.
@@ -450,14 +310,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         self.stats = StreamStats()
         self.endpoint_unavailable = False
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
-        # The page size the endpoint refused (None: none so far), the largest it is then
-        # asked for (None: no cap), whether `page[size]` is sent at all, and whether the
-        # size settled on has been reported. Threads reading windows of calls share them.
-        self._page_size_refused: int | None = None
-        self._page_size_cap: int | None = None
-        self._sends_page_size = True
-        self._page_size_reported = False
-        self._page_size_lock = threading.Lock()
+        self._filters_restored_noted = False
+        self._alias_noted = False
         #: Why this run has not read every record of the stream, once it has not (a
         #: partition skipped or cut short): then it must not have a target drop any row.
         self.unread: str | None = None
@@ -549,26 +403,39 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def timeout(self) -> int:
         return int(self.config["request_timeout"])
 
+    @cached_property
+    def page_sizing(self) -> PageSizing:
+        """The page size this endpoint is asked for, and its fallback when refused."""
+        return PageSizing(int(self.config["page_size"]), self.max_page_size)
+
     @property
     def page_size(self) -> int | None:
-        """Records per page now: the setting, within the endpoint's maximum and whatever
-        smaller size the endpoint settled on; the API's default if it refuses `page[size]`."""
-        if self.max_page_size is None:
-            return None
-        if not self._sends_page_size:
-            return DOCUMENTED_DEFAULT_PAGE_SIZE
-        size = min(int(self.config["page_size"]), self.max_page_size)
-        return size if self._page_size_cap is None else min(size, self._page_size_cap)
+        """Records per page now (see PageSizing)."""
+        return self.page_sizing.size
 
     @override
     def get_new_paginator(self) -> NextLinkPaginator:
         return NextLinkPaginator(
-            self.url_base,
-            self._stop_at_link_cycle,
-            self.records_key or self.name,
-            self.primary_keys,
+            read_body=json_body,
+            resolve=lambda href, page_url: link_url(self.url_base, href, page_url),
+            on_cycle=self._stop_at_link_cycle,
+            records_key=self.records_key or self.name,
+            key_fields=self.primary_keys,
             max_pages=int(self.config["max_pages_per_partition"]),
             on_too_many_pages=self._stop_at_too_many_pages,
+            on_filters_restored=self._note_filters_restored,
+        )
+
+    def _note_filters_restored(self, names: list[str]) -> None:
+        # Once per stream: the API's next links drop a filter; the tap puts it back.
+        if self._filters_restored_noted:
+            return
+        self._filters_restored_noted = True
+        self.log(
+            "%s: GET %s's next links drop %s of the first request; the tap puts it back",
+            self.name,
+            self.path,
+            ", ".join(names),
         )
 
     def _stop_at_link_cycle(self, href: str) -> None:
@@ -596,8 +463,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         next_page_token: ParseResult | None,
     ) -> dict[str, t.Any]:
         params = self.filter_params(context)
-        if self.page_size is not None and self._sends_page_size:
-            params["page[size]"] = self.page_size
+        if (size := self.page_sizing.param) is not None:
+            params["page[size]"] = size
         return params
 
     @override
@@ -634,8 +501,19 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
+        if status == HTTPStatus.UNAUTHORIZED:
             msg = f"Amplemarket rejected the API key ({status}): check api_key"
+            raise AuthenticationError(msg)
+        if status == HTTPStatus.FORBIDDEN:
+            answers = self.run_context.answers
+            if answers.answered or not answers.forbidden:  # one endpoint: the plan lacks it
+                answers.forbidden.append(self.path or "")
+                raise PlanForbiddenError(self.path or "")
+            msg = (
+                f"Amplemarket answered 403 for {', '.join(answers.forbidden)} and {self.path}, "
+                "and nothing else yet: the API key, or its plan, has no API access: check "
+                "api_key and the plan"
+            )
             raise AuthenticationError(msg)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -662,13 +540,28 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         if (refused := refused_page_size(response)) is not None:
             raise refused  # a smaller page is asked for (see request_decorator)
         if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
-            msg = (
-                f"Amplemarket rejected GET {self.path} ({status}): "
-                f"{describe_api_errors(response)}: check the tap settings behind that parameter"
-            )
+            fix = "check the tap settings behind that parameter"
+            if page_size_in(str(response.request.url)) is not None:  # it may be the page size
+                fix += ", or set page_size to 20 (the documented default) if it is the page size"
+            errors = describe_api_errors(response)
+            msg = f"Amplemarket rejected GET {self.path} ({status}): {errors}: {fix}"
             raise APIRequestError(msg)
         super().validate_response(response)  # 5xx: retriable
+        self._adopt_alias(response)
         check_page(response, self.records_key or self.name, self.path or "")
+
+    def _adopt_alias(self, response: requests.Response) -> None:
+        """Records under one of `records_key_aliases` are read as if under the records key."""
+        key = self.records_key or self.name
+        body = json_body(response) if self.records_key_aliases else {key: None}
+        alias = next((a for a in self.records_key_aliases if isinstance(body.get(a), list)), None)
+        if key in body or alias is None:
+            return
+        body[key] = body.pop(alias)
+        if not self._alias_noted:  # once per stream: not a fault, an answer the docs allow
+            self._alias_noted = True
+            self.log("%s: GET %s lists its records under %r, not %r", self.name, self.path,
+                     alias, key)  # fmt: skip
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
@@ -699,7 +592,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 try:
                     response = policy.call(attempt, where)
                 except PageSizeRefusedError as refused:
-                    self._smaller_page_size(str(prepared_request.url), refused)
+                    self.page_sizing.smaller(str(prepared_request.url), refused, where)
                     continue  # the same page (same cursor), smaller
                 except RETRIABLE as exc:
                     if self._first_contact_budget(exc) is None:
@@ -711,60 +604,19 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         return send
 
     def _fit_page_size(self, request: requests.PreparedRequest) -> None:
-        """Ask for no larger page than the endpoint settled on (a next link, or a request
-        prepared before it settled, may carry the size it refused)."""
-        url = str(request.url)
-        sent = page_size_in(url)
-        if sent is None or (self._sends_page_size and sent <= (self.page_size or sent)):
-            return
-        request.prepare_url(
-            with_page_size(url, self.page_size if self._sends_page_size else None), None
-        )
-
-    def _smaller_page_size(self, url: str, refused: PageSizeRefusedError) -> None:
-        """After the endpoint refused the page size of `url`: the size to ask for next, the
-        largest size the error names, else the documented default, else none at all."""
-        sent = page_size_in(url)
-        with self._page_size_lock:
-            if sent is None:  # refused without one: not a page size the tap can change
-                msg = (
-                    f"Amplemarket rejected GET {self.path} (400) even without page[size]: "
-                    f"{refused}: report it to Amplemarket"
-                )
-                raise APIRequestError(msg) from None
-            if not self._sends_page_size or (self.page_size or sent) < sent:
-                return  # another thread has settled on a smaller size already
-            self._page_size_refused = self._page_size_refused or sent
-            self._page_size_reported = False
-            named = refused.largest_named
-            if named is not None and named < sent:
-                self._page_size_cap = named
-            elif sent > DOCUMENTED_DEFAULT_PAGE_SIZE:
-                self._page_size_cap = DOCUMENTED_DEFAULT_PAGE_SIZE
-            else:
-                self._sends_page_size = False
+        if (fitted := self.page_sizing.fitted(str(request.url))) is not None:
+            request.prepare_url(fitted, None)
 
     def _report_page_size(self) -> None:
-        """Once a page came with the size settled on, say so, once."""
-        if self._page_size_refused is None or self._page_size_reported:
-            return
-        with self._page_size_lock:
-            if self._page_size_reported:
-                return
-            self._page_size_reported = True
-            settled = (
-                f"page[size]={self.page_size}"
-                if self._sends_page_size
-                else "no page[size] (the API's own page)"
+        if (settled := self.page_sizing.settled()) is not None:
+            self.log(
+                "%s: GET %s refused page[size]=%d; reading it with %s",
+                self.name,
+                self.path,
+                self.page_sizing.refused,
+                settled,
+                level=logging.WARNING,
             )
-        self.log(
-            "%s: GET %s refused page[size]=%d; reading it with %s",
-            self.name,
-            self.path,
-            self._page_size_refused,
-            settled,
-            level=logging.WARNING,
-        )
 
     def _first_contact_budget(self, failure: Exception) -> float | None:
         """Seconds of retries a failure gets before the API has answered once in this run: a
@@ -871,6 +723,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 )
         except EndpointNotAvailableError as exc:
             self._skip_or_raise(exc, context, partition_pages=self.stats.pages - pages)
+        except PlanForbiddenError as exc:
+            self._skip_forbidden(exc)
         finally:
             self.stats.finish()
             if not read and self.unread is None:  # failed, or stopped by its consumer
@@ -967,6 +821,21 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             "resumes from the last checkpoint"
         )
         raise APIRequestError(msg) from None
+
+    def _skip_forbidden(self, exc: PlanForbiddenError) -> None:
+        """A 403 before the endpoint served a page skips the stream; after, it stops."""
+        if self.stats.pages > 0:
+            msg = (
+                f"Amplemarket answered 403 for {exc.path} in the middle of a listing it had "
+                "been serving: stopping, so that nothing is skipped; the next run resumes "
+                "from the last checkpoint"
+            )
+            raise APIRequestError(msg) from None
+        answers = self.run_context.answers
+        self.endpoint_unavailable = True
+        self.unread = "the key's plan lacks it"
+        doubt = "" if answers.answered else " (or the key has no API access, if others say so)"
+        self.log("Skipping stream %s: %s%s", self.name, exc, doubt, level=logging.WARNING)
 
     @override
     def log_sync_costs(self) -> None:

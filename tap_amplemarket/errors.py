@@ -22,7 +22,7 @@ class AmplemarketError(Exception):
 
 
 class AuthenticationError(AmplemarketError, FatalAPIError):
-    """The API rejected the key (401/403)."""
+    """The API rejected the key (401), or refused the run's first request (403)."""
 
 
 class APIRequestError(AmplemarketError, FatalAPIError):
@@ -39,6 +39,18 @@ class EndpointNotAvailableError(APIRequestError):
         )
         self.path = path
         self.detail = detail
+
+
+class PlanForbiddenError(APIRequestError):
+    """403 on a list endpoint, unless another answered 403 before any answered 200: the
+    key's plan lacks the endpoint (the docs do not say whether it answers 403 or 404)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"GET {path} answered 403 Forbidden: the key's plan does not include it (deselect "
+            "the stream, or ask Amplemarket to add it to the plan)"
+        )
+        self.path = path
 
 
 class ForeignLinkError(AmplemarketError, FatalAPIError):

@@ -77,7 +77,7 @@ class LeadListsStream(AmplemarketStream):
 
     name = "lead_lists"
     path = "/lead-lists"
-    ignored_fields = ("leads",)  # loaded into lead_list_entries
+    ignored_fields = ("leads", "_links")  # leads: loaded into lead_list_entries
     child_context_key = "lead_list_id"
 
 
@@ -87,6 +87,7 @@ class LeadListEntriesStream(AmplemarketStream):
     name = "lead_list_entries"
     path = "/lead-lists/{lead_list_id}"
     records_key = "leads"
+    records_key_aliases = ("results",)  # the guide's step 4 says `response.results`
     primary_keys = ("lead_list_id", "id")
     parent_stream_type = LeadListsStream
     state_partitioning_keys: t.ClassVar[list[str]] = []

@@ -59,7 +59,7 @@ def test_every_field_says_where_it_comes_from(path):
     properties = json.loads(path.read_text())["properties"]
     for name, prop in properties.items():
         source = prop.get(FIELD_SOURCE, "")
-        assert source in {"doc", "example"} or (
+        assert source in {"doc", "example", "PostHog"} or (
             source.startswith("undocumented: ") and len(source) > 30
         ), f"{path.stem}.{name}: {source!r}"
 

@@ -16,7 +16,7 @@ import typing as t
 import pytest
 
 from scripts.process_group import run_in_group
-from tap_amplemarket.timefmt import isoformat_z, parse_timestamp
+from tap_amplemarket.timefmt import isoformat_z, normalize_datetime, parse_timestamp
 from tests.conftest import COLLECTIONS
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.dataset import Dataset, SampleFactory, add_surprises
@@ -250,12 +250,25 @@ def assert_documented_columns_land_typed(postgres: Postgres, data: Dataset) -> N
             'select id, to_char(due_on, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\') from amplemarket.tasks'
         )
     )
-    assert due == {task["id"]: task["due_on"] for task in data.tasks}
+    assert due == {task["id"]: normalize_datetime(task["due_on"]) for task in data.tasks}
     assert "person_id" in column_types(postgres, "lead_list_entries")
     people = dict(postgres.query("select id, person_id from amplemarket.lead_list_entries"))
     expected = {e["id"]: e["person_id"] for ll in data.lead_lists for e in ll["leads"]}
     assert {k: (v or None) for k, v in people.items()} == expected
     assert column_types(postgres, "lead_lists")["options"] == "jsonb"
+    # The docs' second reading (S1-S7): typed columns; per-record _links dropped.
+    calls = column_types(postgres, "calls")
+    assert calls["transcript"] in {"jsonb", "ARRAY"}  # target-postgres: an array of objects
+    assert {"direction", "disposition_name", "user_email"} <= set(calls)
+    assert column_types(postgres, "excluded_domains")["excluded_reasons"] in {"jsonb", "ARRAY"}
+    sequences = column_types(postgres, "sequences")
+    assert sequences["dynamic_fields_used"] in {"jsonb", "ARRAY"}
+    assert "_links" not in sequences
+    assert column_types(postgres, "accounts")["last_contacted_at"].startswith("timestamp")
+    entries = postgres.scalar(
+        "select count(*) from amplemarket.calls where transcript::text not in ('{}', '[]')"
+    )
+    assert int(entries) == sum(1 for call in data.calls if call.get("transcript"))
 
 
 #: Each table's primary key, as SQL.
@@ -390,8 +403,8 @@ def test_meltano_run_loads_surprising_records_and_keeps_what_did_not_fit(postgre
             f"select {sql} from {schema}.calls where id = '{surprises[surprise]['id']}'"
         )
 
-    assert calls_value("_extra->'transcript'->0->>'text'", "transcript_list") == "Hello"
-    assert calls_value("coalesce(transcript, 'null')", "transcript_list") == "null"
+    assert calls_value("_extra->>'transcript'", "transcript_string") == "Hello"
+    assert calls_value("coalesce(transcript::text, 'null')", "transcript_string") == "null"
     assert calls_value("duration", "duration_string") == "12"
     assert calls_value("_extra->>'contact'", "contact_string") == "Jane Roe <jane@x.example>"
     assert calls_value("_extra->>'contact.phone'", "contact_unknown_field") == "+1 555 0100"

@@ -18,14 +18,30 @@ def isoformat_z(when: datetime.datetime) -> str:
     return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-#: A disposition's `action` is documented (complete | next_stage); its `name` is not (a
-#: plausible label: UNKNOWN).
+#: A disposition's `action` is documented (complete | next_stage); `name` and `slug` are
+#: PostHog's columns (S4).
 DISPOSITIONS = [
-    ("Meeting booked", "complete"),
-    ("Not interested", "complete"),
-    ("No answer", "next_stage"),
-    ("Left voicemail", "next_stage"),
+    ("Meeting booked", "meeting_booked", "complete"),
+    ("Not interested", "not_interested", "complete"),
+    ("No answer", "no_answer", "next_stage"),
+    ("Left voicemail", "left_voicemail", "next_stage"),
 ]
+#: Task statuses the tasks guide names (S9: finished and skipped tasks are listed too).
+TASK_STATUSES = ("scheduled", "completed", "skipped")
+
+
+def with_offset(when: datetime.datetime, offset: str = "+05:30") -> str:
+    """A date-time written at another offset (`2026-06-03T23:14:17+05:30`): ISO 8601 allows
+    it and nothing in the docs rules it out."""
+    sign = -1 if offset.startswith("-") else 1
+    hours, minutes = offset[1:].split(":")
+    zone = datetime.timezone(sign * datetime.timedelta(hours=int(hours), minutes=int(minutes)))
+    return when.astimezone(zone).isoformat(timespec="seconds")
+
+
+def self_link(path: str, key: str) -> Record:
+    """A record's own `_links` (S7: documented on sequences, lead lists and exclusions)."""
+    return {"self": {"href": f"{path}/{key}"}}
 
 
 class Dataset(dict[str, list[Record]]):
@@ -66,18 +82,31 @@ class SampleFactory:
         rng = self.rng
         user = rng.choice(users) if users else {"id": self.uuid()}
         answered = rng.random() < 0.6
+        disposition = rng.choice(dispositions) if dispositions and answered else None
+        transcript = (
+            [  # S2: a chronological list of entries, whose fields are UNKNOWN
+                {"speaker": "user", "text": "Hello, this is a call.", "start": 0.0},
+                {"speaker": "contact", "text": "Hi.", "start": 2.5},
+            ]
+            if answered and rng.random() < 0.3
+            else []
+        )
         call: Record = {
             "id": self.uuid(),
-            "disposition_id": rng.choice(dispositions)["id"] if dispositions and answered else None,
+            "disposition_id": disposition["id"] if disposition else None,
+            "disposition_name": disposition["name"] if disposition else None,
+            "direction": "outgoing" if rng.random() < 0.8 else "incoming",
             "duration": rng.randint(5, 900) if answered else None,
             "external": rng.random() < 0.2,
             "start_date": isoformat_z(start_date),
             "from": f"+1 555{rng.randint(1000000, 9999999)}",
             "to": f"+1 555{rng.randint(1000000, 9999999)}",
             "notes": rng.choice([None, "Follow up next week", "Asked for pricing"]),
-            "transcription": "Hello, this is a call." if answered and rng.random() < 0.3 else None,
+            "transcript": transcript,
+            "transcription": " ".join(e["text"] for e in transcript) or None,  # deprecated
             "task_id": self.uuid() if rng.random() < 0.8 else None,
             "user_id": user["id"],
+            "user_email": user.get("email"),
             "human": answered and rng.random() < 0.8,
             "answered": answered if rng.random() < 0.9 else None,
             "contact": (
@@ -93,7 +122,15 @@ class SampleFactory:
 
 def exclusion(key: str, value: str, source: str, reason: str, index: int) -> Record:
     added = f"2024-08-28T22:{index // 60 % 60:02}:{index % 60:02}.145Z"
-    return {key: value, "source": source, "date_added": added, "excluded_reason": reason}
+    path = "/excluded-domains" if key == "domain" else "/excluded-emails"
+    return {
+        key: value,
+        "source": source,
+        "date_added": added,
+        "excluded_reason": reason,
+        "excluded_reasons": [reason],  # S5: plural, probably a list [inf]
+        "_links": self_link(path, value),
+    }
 
 
 def sample_dataset(
@@ -116,7 +153,8 @@ def sample_dataset(
     end = end or datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
     data = Dataset(users=[], mailboxes=[], tasks=[])
     data["dispositions"] = [
-        {"id": factory.uuid(), "name": name, "action": action} for name, action in DISPOSITIONS
+        {"id": factory.uuid(), "name": name, "slug": slug, "action": action}
+        for name, slug, action in DISPOSITIONS
     ]
     for index in range(users):
         user_id = factory.uuid()
@@ -126,7 +164,7 @@ def sample_dataset(
                 "id": user_id,
                 "name": f"Rep {index}",
                 "email": email,
-                "status": "active" if index % 4 else "inactive",
+                "status": "active" if index % 3 else "inactive",
                 "role": "admin" if index == 0 else "sales_rep",
                 "mailboxes": [{"id": factory.uuid(), "email": email}],
             }
@@ -140,7 +178,7 @@ def sample_dataset(
                 "status": "active",
                 "user": {"id": user_id, "name": f"Rep {index}", "email": email},
                 "created_at": "2025-01-02T10:00:00Z",
-                "updated_at": "2025-06-02T10:00:00Z",
+                "updated_at": with_offset(datetime.datetime(2025, 6, 2, 10, tzinfo=datetime.UTC)),
             }
         )
         for task_index in range(7):
@@ -151,10 +189,12 @@ def sample_dataset(
                     "id": factory.uuid(),
                     "automatic": task_index % 2 == 0,
                     "type": "phone_call",
-                    "status": "scheduled" if task_index % 3 else "completed",
-                    "due_on": isoformat_z(due),
+                    "status": TASK_STATUSES[task_index % 3],
+                    "due_on": isoformat_z(due) if task_index % 2 else with_offset(due),
                     "finished_on": (
-                        None if task_index % 3 else isoformat_z(due + datetime.timedelta(hours=2))
+                        None
+                        if TASK_STATUSES[task_index % 3] == "scheduled"
+                        else isoformat_z(due + datetime.timedelta(hours=2))
                     ),
                     "notes": [None, "", "Call after lunch"][task_index % 3],
                     "sequence_key": factory.hex40(),
@@ -192,20 +232,22 @@ def sample_dataset(
     data["calls"] = [factory.call(when, data.users, data.dispositions) for when in sorted(times)]
     data["sequences"] = [
         {
-            "id": factory.hex40(),
+            "id": (sequence_id := factory.hex40()),
             "name": f"Sequence {index}",
-            "status": "active",
+            "status": "archived" if index % 9 == 4 else "active",
             "created_at": "2025-03-01T09:00:00Z",
             "updated_at": "2025-04-01T09:00:00Z",
             # 40 hex in the docs' example, while /users ids are uuids [ex]
             "created_by_user_id": factory.hex40(),
             "created_by_user_email": data.users[0]["email"] if data.users else None,
+            "dynamic_fields_used": ["first_name", "company_name"] if index % 2 else [],
+            "_links": self_link("/sequences", sequence_id),
         }
         for index in range(45)
     ]
     data["lead_lists"] = [
         {
-            "id": factory.uuid(),
+            "id": (lead_list_id := factory.uuid()),
             "name": f"Leads {index}",
             "status": "completed",
             "shared": index % 2 == 0,
@@ -226,6 +268,7 @@ def sample_dataset(
                 }
                 for lead in range(12)
             ],
+            "_links": self_link("/lead-lists", lead_list_id),
         }
         for index in range(7)
     ]
@@ -241,14 +284,15 @@ def sample_dataset(
     data["accounts"] = [
         {
             "id": factory.uuid(),
-            "name": f"Account {index}",
-            "domain": f"acct{index}.example",
-            "industry": "Software",
-            "employees": 50 + index,
+            "name": f"Account {index}",  # S1: PostHog's columns
+            "website": f"https://acct{index}.example",
             "linkedin_url": f"https://www.linkedin.com/company/acct{index}",
-            "location": None,
-            "created_at": "2025-01-05T08:00:00Z",
-            "updated_at": "2025-05-05T08:00:00Z",
+            "owner_email": data.users[0]["email"] if data.users else None,
+            "last_contacted_at": with_offset(
+                datetime.datetime(2026, 5, 5, 8, tzinfo=datetime.UTC)
+                - datetime.timedelta(days=index)
+            ),
+            "last_engaged_at": None if index % 3 else "2026-04-05T08:00:00Z",
         }
         for index in range(31)
     ]
@@ -272,7 +316,7 @@ def add_surprises(data: Dataset, when: datetime.datetime, seed: int = 11) -> dic
 
     calls = {
         "no_id": call(0, id=None),
-        "transcript_list": call(1, transcript=[{"speaker": "rep", "text": "Hello"}]),
+        "transcript_string": call(1, transcript="Hello"),  # the older string form
         "duration_string": call(2, duration="12"),
         "contact_string": call(3, contact="Jane Roe <jane@x.example>"),
         "contact_unknown_field": call(

@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 import typing as t
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -78,6 +79,26 @@ DRIP_SECONDS = 0.05
 #: Unauthenticated: how many requests each path received (not an Amplemarket endpoint).
 STATS_PATH = "/_fake/requests"
 CALL_FILTERS = ("user_id", "from", "to")
+#: Streams whose endpoint takes a `status` filter [doc].
+STATUS_FILTERED = ("users", "tasks", "sequences", "mailboxes")
+#: What an unfiltered list shows when `unfiltered_hides_finished` is on: an API that lists
+#: finished tasks, inactive users and archived sequences only when asked by `status`.
+SHOWN_UNFILTERED = {"users": {"active"}, "tasks": {"scheduled"}, "sequences": {"active"}}
+EXCLUSION_PATHS = ("/excluded-domains", "/excluded-emails")
+#: The answers the docs leave open, each switched on when the fake is made (see
+#: FakeAmplemarketAPI's docstring): the name, its values (the first is the default).
+UNKNOWN_SWITCHES = {
+    "plan_lacks": "{path: 403 | 404}: endpoints the key's plan lacks, and the status they answer",
+    "entries_key": "leads | results: the key of a lead list's entries",
+    "exclusion_page_param": "page[size] | size: the page-size parameter of the exclusion lists",
+    "next_links_drop_filters": "False | True: next links keep only the page parameters",
+    "silent_page_caps": "{path: n}: serves at most n a page, whatever page[size] asks, silently",
+    "page_size_refusal": "documented | detail | plain | opaque: the shape of a page-size 400",
+    "unfiltered_hides_finished": "False | True: /tasks, /users, /sequences without `status` "
+    "list only scheduled tasks, active users, active sequences",
+    "calls_date_filter": "one of CALLS_DATE_FILTERS: how /calls reads start_date_from/_to",
+    "media_type": "application/vnd.amp+json | application/json: every answer's Content-Type",
+}
 
 
 class APIError(Exception):
@@ -94,6 +115,17 @@ class APIError(Exception):
         if self.parameter:
             error["source"] = {"parameter": self.parameter}
         return {"_errors": [error], "object": "error"}
+
+
+class PlainError(APIError):
+    """An error whose body is not the documented `_errors` shape."""
+
+    def __init__(self, status: int, body: Record) -> None:
+        super().__init__(status, "", "")
+        self._body = body
+
+    def body(self) -> Record:
+        return self._body
 
 
 def not_found() -> APIError:
@@ -281,9 +313,26 @@ class FakeAmplemarketAPI:
         endpoints: tuple[Endpoint, ...] = ENDPOINTS,
         calls_by_id: bool = False,
         max_page_sizes: Mapping[str, int] | None = None,
+        plan_lacks: Mapping[str, int] | None = None,
+        entries_key: str = "leads",
+        exclusion_page_param: str = "page[size]",
+        next_links_drop_filters: bool = False,
+        silent_page_caps: Mapping[str, int] | None = None,
+        page_size_refusal: str = "documented",
+        unfiltered_hides_finished: bool = False,
         calls_date_filter: str = "exact",
+        media_type: str = MEDIA_TYPE,
     ) -> None:
         self.data = dataset if dataset is not None else sample_dataset()
+        # The UNKNOWN_SWITCHES: each an answer the docs leave open.
+        self.plan_lacks = dict(plan_lacks or {})
+        self.entries_key = entries_key
+        self.exclusion_page_param = exclusion_page_param
+        self.next_links_drop_filters = next_links_drop_filters
+        self.silent_page_caps = dict(silent_page_caps or {})
+        self.page_size_refusal = page_size_refusal
+        self.unfiltered_hides_finished = unfiltered_hides_finished
+        self.media_type = media_type
         self.max_page_sizes: dict[str, int] = dict(max_page_sizes or {})
         unknown = set(self.max_page_sizes) - {endpoint.path for endpoint in endpoints}
         if unknown:
@@ -435,21 +484,32 @@ class FakeAmplemarketAPI:
 
     def _page_size(self, params: dict[str, str], endpoint: Endpoint) -> int:
         maximum = self.max_page_size(endpoint)
-        if "page[size]" not in params:
-            return min(endpoint.default_page_size, maximum or endpoint.default_page_size)
-        raw = params["page[size]"]
-        if not maximum:
-            raise APIError(400, "unsupported_value", "Unknown parameter", "page[size]")
-        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-            raise APIError(
-                400, "unsupported_value", f"Page size must be between 1 and {maximum}", "page[size]"
-            )
-        return int(raw)
+        name = "page[size]"
+        if endpoint.path in EXCLUSION_PATHS and self.exclusion_page_param != name:
+            name = self.exclusion_page_param  # page[size] is not read: an unknown parameter
+        if name not in params:
+            size = min(endpoint.default_page_size, maximum or endpoint.default_page_size)
+        else:
+            size = self._asked_size(params[name], maximum)
+        return min(size, self.silent_page_caps.get(endpoint.path, size))
 
-    @staticmethod
-    def _links(path: str, params: dict[str, str], size: int, after: str | None) -> Record:
+    def _asked_size(self, raw: str, maximum: int) -> int:
+        if maximum and raw.isdigit() and 1 <= int(raw) <= maximum:
+            return int(raw)
+        detail = f"Page size must be between 1 and {maximum}" if maximum else "Unknown page[size]"
+        if self.page_size_refusal == "detail":  # 422, no source: only the text says it
+            raise APIError(422, "unprocessable_entity", detail)
+        if self.page_size_refusal == "plain":  # not the documented error shape at all
+            raise PlainError(400, {"error": detail.replace("Page size", "page_size")})
+        if self.page_size_refusal == "opaque":  # names neither the parameter nor a size
+            raise APIError(400, "unsupported_value", "Invalid value")
+        raise APIError(400, "unsupported_value", detail, "page[size]")
+
+    def _links(self, path: str, params: dict[str, str], size: int, after: str | None) -> Record:
         query = {k: v for k, v in params.items() if k not in {"page[after]", "page[before]"}}
-        if "page[size]" in params:  # echoed as asked; absent, the default stays implied
+        if self.next_links_drop_filters:
+            query = {k: v for k, v in query.items() if k.startswith("page[") or k == "size"}
+        if "page[size]" in params and not self.silent_page_caps:  # echoed as asked
             query["page[size]"] = str(size)
         own = urlencode(params, safe="[]:")
         links: Record = {"self": {"href": f"{path}?{own}" if own else path}}
@@ -506,6 +566,7 @@ class FakeAmplemarketAPI:
             for r in records
             if isinstance(r, dict)
             and all(str(r.get(k)) == params[k] for k in endpoint.required_filters)
+            and self._status_shown(endpoint, r, params.get("status"))
         ]
         cursor = endpoint.cursor
         start = 0
@@ -519,6 +580,15 @@ class FakeAmplemarketAPI:
         after = page[-1].get(cursor) if more else None
         return {endpoint.records_key: page, "_links": self._links(path, params, size, after)}
 
+    def _status_shown(self, endpoint: Endpoint, record: Record, status: str | None) -> bool:
+        """Whether a `status` filter (or, unfiltered, the switch) lets `record` be listed."""
+        if endpoint.stream not in STATUS_FILTERED:
+            return True
+        if status is not None:
+            return record.get("status") == status
+        shown = SHOWN_UNFILTERED.get(endpoint.stream)
+        return not (self.unfiltered_hides_finished and shown) or record.get("status") in shown
+
     def _detail(
         self, path: str, endpoint: Endpoint, parent_id: str, params: dict[str, str]
     ) -> Record:
@@ -527,6 +597,7 @@ class FakeAmplemarketAPI:
             if parent[PARENT_ID] == parent_id:
                 page = self._list(path, endpoint, params, parent[endpoint.records_key])
                 header = {k: v for k, v in parent.items() if k != endpoint.records_key}
+                page[self.entries_key] = page.pop(endpoint.records_key)
                 return {**header, **page}
         raise not_found()
 
@@ -542,6 +613,10 @@ class FakeAmplemarketAPI:
                 found = endpoint.match(path)
                 if found is None:
                     continue
+                if endpoint.path in self.plan_lacks:  # 403 or 404: which one, UNKNOWN
+                    status = self.plan_lacks[endpoint.path]
+                    code = "forbidden" if status == HTTPStatus.FORBIDDEN else "not_found"
+                    raise APIError(status, code, "Not available on your plan")
                 if endpoint.path == CALLS_PATH:  # newest first, date filters
                     return self._list_calls(endpoint, params)
                 if endpoint.detail:
@@ -644,7 +719,7 @@ class FakeAmplemarketAPI:
             ) -> None:
                 payload = json.dumps(body, separators=(",", ":")).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", MEDIA_TYPE)
+                self.send_header("Content-Type", api.media_type)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 declared = len(payload) // 2 if cut == "truncate" else len(payload)
