@@ -8,12 +8,14 @@ with) and the Airbyte protocol models are there.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pathlib
 import subprocess
 import typing as t
 
 import pytest
+import yaml
 from airbyte_protocol.models import Type
 
 from tests import test_airbyte as airbyte_run
@@ -30,10 +32,21 @@ END = datetime.datetime(2026, 6, 1, tzinfo=datetime.timezone.utc)
 CALLS, DAYS = 300, 60
 PATH_PREFIX = "/amplemarket-proxy"
 
+#: What the Connector Builder's web app asks of the CDK's `connector_builder` handler when a
+#: YAML is imported: migrated to the current form (`url`, not `url_base` + `path`) and
+#: normalised; the result is the manifest the Builder keeps, and tests, and publishes.
+BUILDER_RESOLVE = {"__should_migrate": True, "__should_normalize": True}
+#: A test read in the Builder. Not normalised again: the handler cannot build the streams of
+#: its own normalised form (a parent stream becomes a `$ref` it leaves unresolved).
+BUILDER_TEST_READ = {"__should_migrate": True}
+
 __all__ = [
+    "BUILDER_RESOLVE",
+    "BUILDER_TEST_READ",
     "FakeAmplemarketAPI",
     "Run",
     "SampleFactory",
+    "builder",
     "manifest_command",
     "run_manifest",
     "sample_dataset",
@@ -83,6 +96,48 @@ def run_manifest(
     run = Run(validated(completed.stdout), completed.stdout, completed.stderr, completed.returncode)
     assert SECRET_LOOKING_KEY not in completed.stdout + completed.stderr, "key printed"
     return run
+
+
+def builder(
+    command: str,
+    tmp_path: pathlib.Path,
+    manifest: dict[str, t.Any],
+    config: dict[str, t.Any],
+    stream: str | None = None,
+) -> t.Any:
+    """The CDK's `connector_builder` handler (what the Builder's server runs) on `manifest`:
+    `resolve_manifest` (the manifest it keeps) or `test_read` of `stream`. Its one answer,
+    validated as an Airbyte message."""
+    executable = pathlib.Path(os.environ.get("SOURCE_DECLARATIVE_MANIFEST", ""))
+    assert executable.is_file(), "set SOURCE_DECLARATIVE_MANIFEST (make does)"
+    flags = BUILDER_RESOLVE if command == "resolve_manifest" else BUILDER_TEST_READ
+    config = {**config, **flags, "__command": command, "__injected_declarative_manifest": manifest}
+    streams = []
+    if stream is not None:
+        declared = {"name": stream, "json_schema": {}, "supported_sync_modes": ["full_refresh"]}
+        streams.append(
+            {"stream": declared, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
+        )
+    inputs = airbyte_run.input_files(tmp_path, config=config, catalog={"streams": streams})
+    args = [executable.with_name("python"), "-m", "airbyte_cdk.connector_builder.main", "read"]
+    completed = subprocess.run(
+        [*args, *inputs], capture_output=True, text=True, timeout=180, check=False
+    )
+    message = validated(completed.stdout)[-1]  # its answer, after any log line
+    if message.type != Type.RECORD:
+        raise AssertionError(message.trace.error.stack_trace or completed.stderr)
+    return message.record.data
+
+
+@pytest.fixture(scope="session")
+def resolved_manifest(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """manifest.yaml as the Builder keeps it once imported (`resolve_manifest`), in a file."""
+    tmp_path = tmp_path_factory.mktemp("resolve")
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    resolved = builder("resolve_manifest", tmp_path, manifest, {"api_key": "unused"})["manifest"]
+    path = tmp_path / "resolved.json"
+    path.write_text(json.dumps(resolved))
+    return path
 
 
 @pytest.fixture
