@@ -98,35 +98,65 @@ def run_manifest(
     return run
 
 
+#: Run in .venv-cdk: the `connector_builder` handler's own entry point (`handle_request`, what
+#: its main module runs) on each request of stdin (a JSON list of [config, catalog] pairs), in
+#: one process, so that each stream's test read does not pay the CDK's start-up; prints each
+#: answer on a line.
+HANDLE_REQUESTS = """
+import json, pathlib, sys, tempfile
+from airbyte_cdk.connector_builder.main import handle_request
+with tempfile.TemporaryDirectory() as tmp:
+    for index, (config, catalog) in enumerate(json.load(sys.stdin)):
+        files = []
+        for name, content in (("config", config), ("catalog", catalog)):
+            path = pathlib.Path(tmp, f"{name}-{index}.json")
+            path.write_text(json.dumps(content))
+            files += [f"--{name}", str(path)]
+        print(handle_request(["read", *files]), flush=True)
+"""
+
+
 def builder(
     command: str,
-    tmp_path: pathlib.Path,
     manifest: dict[str, t.Any],
     config: dict[str, t.Any],
-    stream: str | None = None,
-) -> t.Any:
+    streams: t.Sequence[str | None] = (None,),
+) -> list[t.Any]:
     """The CDK's `connector_builder` handler (what the Builder's server runs) on `manifest`:
-    `resolve_manifest` (the manifest it keeps) or `test_read` of `stream`. Its one answer,
-    validated as an Airbyte message."""
+    `resolve_manifest` (the manifest it keeps) or a `test_read` of each of `streams`. Its
+    answers, validated as Airbyte messages."""
     executable = pathlib.Path(os.environ.get("SOURCE_DECLARATIVE_MANIFEST", ""))
     assert executable.is_file(), "set SOURCE_DECLARATIVE_MANIFEST (make does)"
     flags = BUILDER_RESOLVE if command == "resolve_manifest" else BUILDER_TEST_READ
     config = {**config, **flags, "__command": command, "__injected_declarative_manifest": manifest}
-    streams = []
-    if stream is not None:
-        declared = {"name": stream, "json_schema": {}, "supported_sync_modes": ["full_refresh"]}
-        streams.append(
-            {"stream": declared, "sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
-        )
-    inputs = airbyte_run.input_files(tmp_path, config=config, catalog={"streams": streams})
-    args = [executable.with_name("python"), "-m", "airbyte_cdk.connector_builder.main", "read"]
+    requests = []
+    for stream in streams:
+        configured = []
+        if stream is not None:
+            declared = {"name": stream, "json_schema": {}, "supported_sync_modes": ["full_refresh"]}
+            configured.append(
+                {
+                    "stream": declared,
+                    "sync_mode": "full_refresh",
+                    "destination_sync_mode": "overwrite",
+                }
+            )
+        requests.append([config, {"streams": configured}])
     completed = subprocess.run(
-        [*args, *inputs], capture_output=True, text=True, timeout=180, check=False
+        [executable.with_name("python"), "-c", HANDLE_REQUESTS],
+        input=json.dumps(requests),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-    message = validated(completed.stdout)[-1]  # its answer, after any log line
-    if message.type != Type.RECORD:
-        raise AssertionError(message.trace.error.stack_trace or completed.stderr)
-    return message.record.data
+    # Each answer is a RECORD (or a TRACE error); the source in this process logs around it.
+    answers = [m for m in validated(completed.stdout) if m.type == Type.RECORD or m.trace]
+    for answer in answers:
+        if answer.type != Type.RECORD:
+            raise AssertionError(answer.trace.error.stack_trace or completed.stderr)
+    assert len(answers) == len(requests), completed.stderr
+    return [answer.record.data for answer in answers]
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +164,8 @@ def resolved_manifest(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """manifest.yaml as the Builder keeps it once imported (`resolve_manifest`), in a file."""
     tmp_path = tmp_path_factory.mktemp("resolve")
     manifest = yaml.safe_load(MANIFEST.read_text())
-    resolved = builder("resolve_manifest", tmp_path, manifest, {"api_key": "unused"})["manifest"]
+    (answer,) = builder("resolve_manifest", manifest, {"api_key": "unused"})
+    resolved = answer["manifest"]
     path = tmp_path / "resolved.json"
     path.write_text(json.dumps(resolved))
     return path
