@@ -34,9 +34,28 @@ from tap_amplemarket.windows import DEFAULT_START, QUERY_PAD  # noqa: E402
 MANIFEST = ROOT / "manifest" / "manifest.yaml"
 CDK_PROJECT = ROOT / "manifest" / "pyproject.toml"
 #: The tap's settings that mean the same in the manifest; the others steer code it lacks.
-SETTINGS = ("api_key", "api_url", "start_date", "end_date", "page_size", "max_concurrent_requests")
+SETTINGS = (
+    "api_key",
+    "api_url",
+    "start_date",
+    "end_date",
+    "page_size",
+    "max_concurrent_requests",
+    "max_retries",
+)
+#: Settings whose description in the manifest differs from the tap's (start_date: added to).
+MANIFEST_DESCRIPTIONS = {
+    "start_date": " A test read of calls in the Connector Builder covers only its first few "
+    "weekly windows: set a recent start_date there to see calls.",
+    "max_retries": "Attempts per request on 5xx, 429, timeouts and resets (exponential backoff, "
+    "or a 429's Retry-After, up to 10 minutes). `check` tries twice at most.",
+}
 #: What `check` reads, as the tap's check does (tap_amplemarket/airbyte.py): one page.
 CHECK_STREAM = DispositionsStream
+#: `check` answers in seconds, as the tap's does, even from an api_url that never answers.
+CHECK_OVERRIDES = {"max_retries": 1}
+#: Seconds to connect: a check against an address that drops packets fails in seconds.
+CONNECT_TIMEOUT = 5
 #: The API's own date form: what the window filters send and the state holds.
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 #: Forms of a record's start_date the cursor reads (the API's, with fractions, with offsets).
@@ -67,6 +86,16 @@ def bound(name: str, word: str) -> t.Any:
     return TapAmplemarket.config_jsonschema["properties"][name][word]
 
 
+def description(name: str, declared: str) -> str:
+    manifest = MANIFEST_DESCRIPTIONS.get(name, "")
+    return declared + manifest if manifest.startswith(" ") else manifest or declared
+
+
+def api_url() -> str:
+    """The api_url setting, as the start of every stream's URL."""
+    return "{{ config.get('api_url', '" + setting("api_url") + "').rstrip('/') }}"
+
+
 def spec() -> dict[str, t.Any]:
     properties = {}
     for order, name in enumerate(SETTINGS):
@@ -74,7 +103,7 @@ def spec() -> dict[str, t.Any]:
         prop: dict[str, t.Any] = {
             "type": declared["type"],
             "title": declared.get("title", name),
-            "description": declared["description"],
+            "description": description(name, declared["description"]),
             "order": order,
         }
         for key in ("default", "format", *BOUND_WORDS):
@@ -103,20 +132,45 @@ def schema(name: str) -> dict[str, t.Any]:
             "additionalProperties": True}  # fmt: skip
 
 
-def relative(path: str) -> str:
-    """A path the CDK joins under api_url's own path (a leading "/" would replace it)."""
-    return path.removeprefix("/")
-
-
-#: The next link, kept under api_url (links are relative to it, as the tap reads them) and
-#: refused unless root-relative: the CDK would send the key to any URL it is given. The
-#: refusal raises (`duration` fails on the sentence, quoting it): an error, never an end.
-NEXT_LINK = (
-    "{% set href = response.get('_links', {}).get('next', {}).get('href') %}"
-    "{% if href is string and href.startswith('/') and not href.startswith('//')"
-    " and '\\\\' not in href %}{{ href[1:] }}"
-    "{% elif href %}{{ duration('Amplemarket sent a next link that is not relative to"
-    " api_url: refusing to send the API key with it; check api_url') }}{% endif %}"
+#: Raised (`duration` fails on the sentence, quoting it) where a next link is present but
+#: unreadable: read as "no next page", it would report a cut listing complete.
+UNREADABLE_LINK = (
+    "{{ duration('Amplemarket sent a next link without a page[after] cursor the manifest can "
+    "read: stopping, so that the rest of the listing is not skipped') }}"
+)
+#: The last page: no `_links`, or `_links` without `next` (as the tap reads it).
+LAST_PAGE = (
+    "{{ '_links' not in response or (response._links is mapping"
+    " and response._links.get('next') is none) }}"
+)
+#: The next page's cursor, `page[after]` out of `_links.next.href` (its name as sent or
+#: percent-encoded; no regular expression: the CDK would print Python's warning about
+#: brackets in one on stdout), decoded once as the API decodes a query ('+' a space, %XX
+#: UTF-8 bytes): it is sent as a query parameter of the stream's own URL (requests encodes
+#: it again), so no href from the server is ever a request URL. Written as a Python string
+#: literal (`%r`): the CDK `literal_eval`s what a template renders, which would turn a
+#: cursor "0" into 0, a falsy token that ends paging.
+NEXT_CURSOR = (
+    "{%- set links = response.get('_links') -%}"
+    "{%- set next = links.get('next') if links is mapping else links -%}"
+    "{%- set href = next.get('href') if next is mapping else none -%}"
+    "{%- set ns = namespace(after='', raw='') -%}"
+    "{%- for pair in (href if href is string else '').partition('#')[0].partition('?')[2]"
+    ".split('&') -%}"
+    "{%- set name = pair.partition('=')[0].upper().replace('%5B', '[').replace('%5D', ']') -%}"
+    "{%- if name == 'PAGE[AFTER]' -%}{%- set ns.after = pair.partition('=')[2] -%}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if not ns.after -%}" + UNREADABLE_LINK + "{%- endif -%}"
+    "{%- for part in ns.after.replace('+', ' ').split('%') -%}"
+    "{%- if not loop.first and part[:2] | regex_search('^([0-9A-Fa-f]{2})$') -%}"
+    "{%- set ns.raw = ns.raw ~ ('%c' | format(part[:2] | int(base=16)))"
+    " ~ part[2:].encode('utf-8').decode('latin-1') -%}"
+    "{%- else -%}"
+    "{%- set ns.raw = ns.raw ~ ('' if loop.first else '%')"
+    " ~ part.encode('utf-8').decode('latin-1') -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{{ '%r' | format(ns.raw.encode('latin-1').decode('utf-8', 'replace')) }}"
 )
 
 
@@ -125,10 +179,14 @@ def paginator() -> dict[str, t.Any]:
         "type": "DefaultPaginator",
         "pagination_strategy": {
             "type": "CursorPagination",
-            "cursor_value": NEXT_LINK,
-            "stop_condition": "{{ not response.get('_links', {}).get('next', {}).get('href') }}",
+            "cursor_value": NEXT_CURSOR,
+            "stop_condition": LAST_PAGE,
         },
-        "page_token_option": {"type": "RequestPath"},
+        "page_token_option": {
+            "type": "RequestOption",
+            "inject_into": "request_parameter",
+            "field_name": "page[after]",
+        },
     }
 
 
@@ -155,10 +213,23 @@ def not_found(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
     }
 
 
+def records_list(stream_type: type[AmplemarketStream]) -> str:
+    """Whether a response lacks the stream's records list (a missing key, null, another
+    shape, or a body that is not JSON, which the CDK reads as {}): read as an empty page, it
+    would end a listing early or page on past it."""
+    key = stream_type.records_key or stream_type.name
+    return (
+        f"{{{{ response is not mapping or response.get('{key}') is not sequence "
+        f"or response.get('{key}') is string or response.get('{key}') is mapping }}}}"
+    )
+
+
 def error_handler(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
+    key = stream_type.records_key or stream_type.name
     return {
         "type": "DefaultErrorHandler",
-        "max_retries": setting("max_retries"),
+        # A setting, so that `check` can lower it (CHECK_OVERRIDES): it must answer in seconds.
+        "max_retries": f"{{{{ config.get('max_retries', {setting('max_retries')}) }}}}",
         "backoff_strategies": [
             {
                 "type": "WaitTimeFromHeader",
@@ -167,6 +238,7 @@ def error_handler(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
             },
             {"type": "ExponentialBackoffStrategy", "factor": AmplemarketStream.backoff_factor},
         ],
+        # The first filter that matches decides: statuses first, then what a 200 holds.
         "response_filters": [
             {
                 "type": "HttpResponseFilter",
@@ -178,17 +250,30 @@ def error_handler(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
             not_found(stream_type),
             {"type": "HttpResponseFilter", "http_codes": [429], "action": "RATE_LIMITED"},
             {
-                # Read as empty, a page without its list would end a listing early.
+                # Retried whatever the body says (an `_errors` body included), as the tap does.
                 "type": "HttpResponseFilter",
-                "predicate": "{{ '_errors' in response }}",
+                "http_codes": FlowList(range(500, 600)),
+                "action": "RETRY",
+            },
+            {
+                "type": "HttpResponseFilter",
+                "predicate": "{{ response is mapping and '_errors' in response }}",
                 "action": "FAIL",
                 "error_message": "Amplemarket answered with errors: {{ response._errors }}",
+            },
+            {
+                "type": "HttpResponseFilter",
+                "predicate": records_list(stream_type),
+                "action": "FAIL",
+                "error_message": f"Amplemarket answered without its list of records "
+                f"({key}), or not in JSON: stopping, so that the rest of the listing is not "
+                "skipped",
             },
         ],
     }
 
 
-def requester(stream_type: type[AmplemarketStream], path: str) -> dict[str, t.Any]:
+def requester(stream_type: type[AmplemarketStream], url: str) -> dict[str, t.Any]:
     params: dict[str, str] = {}
     if stream_type.max_page_size is not None:
         params["page[size]"] = (
@@ -210,13 +295,14 @@ def requester(stream_type: type[AmplemarketStream], path: str) -> dict[str, t.An
             )
     return {
         "type": "HttpRequester",
-        "url_base": "{{ config.get('api_url', '" + setting("api_url") + "').rstrip('/') }}",
-        "path": path,
+        "url": url,
         "http_method": "GET",
         "authenticator": {"type": "BearerAuthenticator", "api_token": "{{ config['api_key'] }}"},
         "request_headers": {"Accept": "application/json"},
         "request_parameters": params,
         "error_handler": error_handler(stream_type),
+        "connect_timeout_in_seconds": CONNECT_TIMEOUT,
+        "read_timeout_in_seconds": setting("request_timeout"),
     }
 
 
@@ -248,7 +334,7 @@ def incremental_sync(stream_type: type[AmplemarketStream]) -> dict[str, t.Any] |
 
 def stream(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
     name = stream_type.name
-    path = relative(stream_type.path or "")
+    path = stream_type.path or ""
     partition_router = None
     parent = stream_type.parent_stream_type
     if parent is not None and issubclass(parent, AmplemarketStream):
@@ -287,7 +373,7 @@ def stream(stream_type: type[AmplemarketStream]) -> dict[str, t.Any]:
         }
     retriever: dict[str, t.Any] = {
         "type": "SimpleRetriever",
-        "requester": requester(stream_type, path),
+        "requester": requester(stream_type, api_url() + path),
         "record_selector": selector,
         "paginator": paginator(),
     }
@@ -325,7 +411,11 @@ def manifest() -> dict[str, t.Any]:
     return {
         "version": cdk_version(),
         "type": "DeclarativeSource",
-        "check": {"type": "CheckStream", "stream_names": [CHECK_STREAM.name]},
+        "check": {
+            "type": "CheckStream",
+            "stream_names": [CHECK_STREAM.name],
+            "config_overrides": CHECK_OVERRIDES,
+        },
         "definitions": {"streams": streams},
         "streams": [{"$ref": f"#/definitions/streams/{name}"} for name in streams],
         "concurrency_level": {
@@ -352,8 +442,22 @@ def manifest() -> dict[str, t.Any]:
     }
 
 
+class FlowList(list[int]):
+    """A list written on one line (wrapped), not one item per line: the 5xx codes."""
+
+
+class Dumper(yaml.SafeDumper):
+    pass
+
+
+Dumper.add_representer(
+    FlowList, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True)
+)
+
+
 def render() -> str:
-    return HEADER + yaml.safe_dump(manifest(), sort_keys=False, width=100, allow_unicode=True)
+    text = yaml.dump(manifest(), Dumper=Dumper, sort_keys=False, width=100, allow_unicode=True)
+    return HEADER + text
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from singer_sdk._logging import _setup_console_logging
 from singer_sdk.contrib.msgspec import encoder, serialize_jsonl
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _plugin_log_level  # private: as the above, its log level
-from singer_sdk.singerlib import RecordMessage, StateMessage
+from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 from typing_extensions import override
 
 from tap_amplemarket.cli import UnreadableFileError, failure_message, read_json_file
@@ -100,6 +100,19 @@ def hide(text: str, secret: t.Any) -> str:
 
 #: The messages that answer `spec`, `check` and `discover`.
 ANSWERS = frozenset({"SPEC", "CONNECTION_STATUS", "CATALOG"})
+#: A stream's statuses in the order they come; the last, read to its end or not.
+STATUS_ORDER = {"STARTED": 0, "RUNNING": 1, "COMPLETE": 2, "INCOMPLETE": 2}
+
+
+def stream_status_message(name: str, status: str) -> Json:
+    return {
+        "type": "TRACE",
+        "trace": {
+            "type": "STREAM_STATUS",
+            "emitted_at": time.time() * 1000,
+            "stream_status": {"stream_descriptor": {"name": name}, "status": status},
+        },
+    }
 
 
 class AirbyteWriter(CheckpointFlushingWriter):
@@ -108,6 +121,12 @@ class AirbyteWriter(CheckpointFlushingWriter):
     RECORD keeps the Singer writer's chunked writes; STATE becomes one per-stream STATE for
     each stream whose bookmark changed, and flushes, as in the Singer path. SCHEMA and
     ACTIVATE_VERSION have no Airbyte counterpart: the catalog comes from `discover`.
+
+    Each configured stream gets the statuses the CDK's sources send: STARTED as it starts
+    (its SCHEMA), RUNNING at its first record, then COMPLETE once the tap has read it to its
+    end (the fact that gates ACTIVATE_VERSION, `AmplemarketStream.unread`), or INCOMPLETE:
+    skipped, failed, interrupted or cut short. A destination in Overwrite mode replaces a
+    table only for a COMPLETE stream.
     """
 
     def __init__(self) -> None:
@@ -117,11 +136,39 @@ class AirbyteWriter(CheckpointFlushingWriter):
         #: Streams whose STATE is written: Airbyte expects state only for configured streams.
         self.state_streams: Collection[str] | None = None
         self._last_bookmarks: dict[str, bytes] = {}
+        self._statuses: dict[str, str] = {}
+
+    def _status(self, name: str, status: str) -> bytearray:
+        """The STREAM_STATUS lines that bring configured stream `name` to `status`: STARTED
+        first, never back (a child stream's SCHEMA comes again for each parent)."""
+        sent = self._statuses.get(name)
+        configured = self.state_streams is not None and name in self.state_streams
+        if not configured or (sent is not None and STATUS_ORDER[sent] >= STATUS_ORDER[status]):
+            return bytearray()
+        lines = bytearray()
+        if sent is None and status != "STARTED":
+            lines += serialize_jsonl(stream_status_message(name, "STARTED"))
+        self._statuses[name] = status
+        return lines + serialize_jsonl(stream_status_message(name, status))
+
+    def stream_read(self, stream: AmplemarketStream) -> None:
+        """The tap's read of `stream` has ended (`on_read_end`): whole, or not."""
+        self._pending += self._status(
+            stream.name, "COMPLETE" if stream.unread is None else "INCOMPLETE"
+        )
+
+    def end_streams(self) -> None:
+        """The read is over: a configured stream not read to its end is INCOMPLETE."""
+        for name in sorted(self.state_streams or ()):
+            self._pending += self._status(name, "INCOMPLETE")
 
     @override
     def serialize_message(self, message: Message) -> bytearray:
         if isinstance(message, RecordMessage):
-            return serialize_jsonl(
+            running = bytearray()
+            if self._statuses.get(message.stream) != "RUNNING":
+                running = self._status(message.stream, "RUNNING")
+            return running + serialize_jsonl(
                 {
                     "type": "RECORD",
                     "record": {
@@ -131,6 +178,8 @@ class AirbyteWriter(CheckpointFlushingWriter):
                     },
                 }
             )
+        if isinstance(message, SchemaMessage):
+            return self._status(message.stream, "STARTED")
         if isinstance(message, StateMessage):
             return self._stream_states(message.value or {})
         return bytearray()
@@ -339,12 +388,20 @@ def read(config: Json, catalog: t.Any, state: t.Any, writer: AirbyteWriter) -> N
             )
     discovered = discovery.catalog_dict
     writer.state_streams = frozenset(sync_modes)
-    TapAmplemarket(
+    tap = TapAmplemarket(
         config=settings,
         catalog=singer_catalog(discovered, sync_modes.keys()),
         state=singer_state(state, ignore=full_refresh),
         message_writer=writer,
-    ).sync_all()
+    )
+    for stream in tap.streams.values():
+        if isinstance(stream, AmplemarketStream):
+            stream.on_read_end = writer.stream_read
+    try:
+        tap.sync_all()
+    finally:
+        writer.end_streams()  # written by main's own flush if the read failed
+    writer.flush()
 
 
 def trace_error(exc: BaseException, secret: t.Any) -> Json:

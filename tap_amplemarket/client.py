@@ -315,6 +315,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         #: Why this run has not read every record of the stream, once it has not (a
         #: partition skipped or cut short): then it must not have a target drop any row.
         self.unread: str | None = None
+        #: Told once the stream's read ends (read_whole), `unread` then saying whether whole:
+        #: the Airbyte source reports the stream's status from it.
+        self.on_read_end: Callable[[AmplemarketStream], None] | None = None
 
     @property
     def run_context(self) -> RunContext:
@@ -761,6 +764,8 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         """Every partition of this stream has been read (a child's: those of every parent
         listed): tell the target so, unless one was skipped or cut short; then the same for
         each child stream, whose parents are all listed only if this stream was read whole."""
+        if self.on_read_end is not None:
+            self.on_read_end(self)
         if self.unread is not None:
             if self.marks_deletions and not self.endpoint_unavailable:  # that has its warning
                 self.log(

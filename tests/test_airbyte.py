@@ -89,8 +89,17 @@ class Run:
 
     @property
     def error(self) -> t.Any:
-        (trace,) = self.of_type(Type.TRACE)
+        (trace,) = [trace for trace in self.of_type(Type.TRACE) if trace.error]
         return trace.error
+
+    def statuses(self) -> dict[str, list[str]]:
+        """Each stream's STREAM_STATUS traces, in order."""
+        found: dict[str, list[str]] = {}
+        for trace in self.of_type(Type.TRACE):
+            if trace.stream_status is not None:
+                name = trace.stream_status.stream_descriptor.name
+                found.setdefault(name, []).append(trace.stream_status.status.value)
+        return found
 
 
 def input_files(tmp_path: pathlib.Path, **inputs: t.Any) -> list[str]:
@@ -306,10 +315,44 @@ def test_read_delivers_what_the_singer_tap_delivers(api, tmp_path, config, catal
         assert run.records(stream), f"no {stream} records"
     assert {r["id"] for r in run.records("calls")} == {c["id"] for c in api.data.calls}
     assert all(started <= r.emitted_at <= finished for r in run.of_type(Type.RECORD))
-    assert {m.type for m in run.messages} == {Type.RECORD, Type.STATE}
+    assert {m.type for m in run.messages} == {Type.RECORD, Type.STATE, Type.TRACE}
+    assert all(trace.stream_status for trace in run.of_type(Type.TRACE))
+    for stream_type in STREAM_TYPES:  # each read to its end
+        assert timeline(run, stream_type.name) == ["STARTED", "RUNNING", "RECORD", "COMPLETE"]
     # The Singer tap's ACTIVATE_VERSION has no Airbyte counterpart: not a line of stdout.
     assert "ACTIVATE_VERSION" in {m["type"] for m in singer.messages}
     assert "ACTIVATE_VERSION" not in run.stdout
+
+
+def timeline(run: Run, stream: str) -> list[str]:
+    """A stream's statuses and records in the order sent, a run of records as one RECORD."""
+    seen: list[str] = []
+    for message in run.messages:
+        if message.type == Type.RECORD and message.record.stream == stream:
+            seen += [] if seen[-1:] == ["RECORD"] else ["RECORD"]
+        elif message.type == Type.TRACE and message.trace.stream_status is not None:
+            status = message.trace.stream_status
+            seen += [status.status.value] if status.stream_descriptor.name == stream else []
+    return seen
+
+
+def test_a_stream_skipped_or_cut_short_is_incomplete_and_the_others_complete(
+    api, tmp_path, config, catalog
+):
+    """INCOMPLETE tells a destination in Overwrite mode to keep the table it has."""
+    api.fail_next("404", times=None, path="/sequences")  # a plan without it
+    gone = api.data.lead_lists[1]["id"]  # a list deleted after it was listed
+    api.fail_next("404", times=None, path=f"/lead-lists/{gone}")
+    streams = ["users", "sequences", "lead_lists", "lead_list_entries"]
+
+    run = run_source("read", tmp_path, config, catalog=configured_catalog(catalog, streams))
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert timeline(run, "sequences") == ["STARTED", "INCOMPLETE"]
+    assert timeline(run, "lead_list_entries") == ["STARTED", "RUNNING", "RECORD", "INCOMPLETE"]
+    for whole in ("users", "lead_lists"):
+        assert timeline(run, whole) == ["STARTED", "RUNNING", "RECORD", "COMPLETE"]
+    assert set(run.statuses()) == set(streams), "statuses only for the configured streams"
 
 
 def test_read_checkpoints_calls_per_window_as_the_singer_tap_does(api, tmp_path, config, catalog):
@@ -539,6 +582,11 @@ def test_a_failed_read_ends_with_one_trace_error_and_a_non_zero_exit(
     assert run.error.stack_trace is None, "a fixable error is one line, not a traceback"
     assert "Traceback" not in run.stderr
     assert message in run.stderr.strip().splitlines()[-1]
+    if fault in {"auth", "400"}:  # failed as it read: no stream read to its end
+        assert {name: statuses[-1] for name, statuses in run.statuses().items()} == {
+            "calls": "INCOMPLETE",
+            "users": "INCOMPLETE",
+        }
 
 
 def test_an_empty_state_file_is_named_as_the_singer_tap_names_it(api, tmp_path, config, catalog):

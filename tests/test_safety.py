@@ -145,7 +145,11 @@ def test_a_body_of_another_shape_shows_no_part_of_the_key(api, config, tmp_path,
 
     if source:
         result = run_source(["read"], config, tmp_path, configured_catalog("accounts"))
-        (trace,) = [m for m in parse_messages(result.stdout) if m["type"] == "TRACE"]
+        (trace,) = [
+            m
+            for m in parse_messages(result.stdout)
+            if m["type"] == "TRACE" and "error" in m["trace"]
+        ]
         assert "check api_url" in trace["trace"]["error"]["message"]
     else:
         result = run_cli([], config, tmp_path)

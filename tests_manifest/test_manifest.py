@@ -4,10 +4,7 @@ every record, resumable calls windows, and the API's answers handled as the tap 
 from __future__ import annotations
 
 import datetime
-import json
-import os
 import pathlib
-import subprocess
 import typing as t
 
 import jsonschema
@@ -23,7 +20,6 @@ from tests.conftest import read_until_killed, sync
 from tests.test_airbyte import configured_catalog, per_stream_state, validated
 from tests_manifest.conftest import (
     MANIFEST,
-    FakeAmplemarketAPI,
     Run,
     SampleFactory,
     manifest_command,
@@ -35,6 +31,8 @@ if t.TYPE_CHECKING:
 
 WINDOWS = CallsStream.date_windows
 assert WINDOWS is not None
+#: Small pages: most streams of the sample data take several.
+PAGE_SIZE = 7
 
 
 def primary_key(
@@ -58,9 +56,17 @@ def read(
     catalog: t.Any,
     streams: t.Collection[str] | None = None,
     state: t.Any = None,
+    *,
+    manifest: pathlib.Path,
 ) -> Run:
+    """A read of `manifest`: the resolved one (as the Builder keeps and publishes it)."""
     return run_manifest(
-        "read", tmp_path, config, catalog=configured_catalog(catalog, streams), state=state
+        "read",
+        tmp_path,
+        config,
+        catalog=configured_catalog(catalog, streams),
+        state=state,
+        manifest=manifest,
     )
 
 
@@ -103,9 +109,12 @@ def test_check_succeeds_and_fails_clearly_on_a_rejected_key_or_a_wrong_api_url(
     assert "check api_url" in status.message
 
 
-def test_every_stream_delivers_every_record_the_tap_delivers(api, config, tmp_path, catalog):
-    config = {**config, "start_date": "2026-03-01T01:00:00+01:00"}  # any ISO 8601 form
-    run = read(tmp_path, config, catalog)
+def test_every_stream_delivers_every_record_the_tap_delivers(
+    api, config, tmp_path, catalog, resolved_manifest
+):
+    # Any ISO 8601 form; pages small enough that every stream but two has several.
+    config = {**config, "start_date": "2026-03-01T01:00:00+01:00", "page_size": PAGE_SIZE}
+    run = read(tmp_path, config, catalog, manifest=resolved_manifest)
 
     assert run.returncode == 0, run.errors
     assert run.errors == []
@@ -145,16 +154,18 @@ def assert_calls_windows(requests: list[t.Any], config: dict[str, t.Any], run: R
 
 
 def test_calls_resume_from_the_state_and_read_again_only_the_lookback(
-    api, config, tmp_path, catalog
+    api, config, tmp_path, catalog, resolved_manifest
 ):
-    first = read(tmp_path, config, catalog, ["calls"])
+    first = read(tmp_path, config, catalog, ["calls"], manifest=resolved_manifest)
     newest = max(call["start_date"] for call in api.data.calls)
     logged_late = parse_timestamp(newest) - datetime.timedelta(days=WINDOWS.lookback_days - 1)
     late = SampleFactory(seed=99).call(logged_late, api.data.users, api.data.dispositions)
     api.add_call(late)
     already = len(api.requests)
 
-    second = read(tmp_path, config, catalog, ["calls"], per_stream_state(first))
+    second = read(
+        tmp_path, config, catalog, ["calls"], per_stream_state(first), manifest=resolved_manifest
+    )
 
     lookback_start = parse_timestamp(newest) - datetime.timedelta(days=WINDOWS.lookback_days)
     expected = {c["id"] for c in api.data.calls if c["start_date"] >= isoformat_z(lookback_start)}
@@ -166,10 +177,12 @@ def test_calls_resume_from_the_state_and_read_again_only_the_lookback(
 
 
 def test_a_read_killed_midway_resumes_from_its_last_state_without_losing_a_call(
-    api, config, tmp_path, catalog
+    api, config, tmp_path, catalog, resolved_manifest
 ):
     configured = configured_catalog(catalog, ["calls"])
-    command = manifest_command("read", tmp_path, config, catalog=configured)
+    command = manifest_command(
+        "read", tmp_path, config, catalog=configured, manifest=resolved_manifest
+    )
     lines, _ = read_until_killed(command, kill_after=len(api.data.calls) // 2)
     killed = airbyte_run.Run(validated("".join(lines[:-1])), "", "", -9)  # the last may be cut
     state = per_stream_state(killed)
@@ -177,7 +190,7 @@ def test_a_read_killed_midway_resumes_from_its_last_state_without_losing_a_call(
     assert len(killed.records("calls")) < len(api.data.calls), "killed before the end"
     assert bookmark > config["start_date"], "a checkpoint before the kill"
 
-    resumed = read(tmp_path, config, catalog, ["calls"], state)
+    resumed = read(tmp_path, config, catalog, ["calls"], state, manifest=resolved_manifest)
 
     assert resumed.returncode == 0, resumed.errors
     delivered = {call["id"] for call in killed.records("calls") + resumed.records("calls")}
@@ -187,11 +200,16 @@ def test_a_read_killed_midway_resumes_from_its_last_state_without_losing_a_call(
     assert min(call["start_date"] for call in resumed.records("calls")) >= isoformat_z(resumed_from)
 
 
-def test_a_429_is_waited_out_and_an_endpoint_answering_404_skipped(api, config, tmp_path, catalog):
+def test_a_429_and_a_503_are_retried_and_an_endpoint_answering_404_skipped(
+    api, config, tmp_path, catalog, resolved_manifest
+):
     api.fail_next("429", times=2, path="/users", retry_after="1")
     api.fail_next("404", times=None, path="/sequences")  # a plan without it
+    api.fail_next("503", times=2, path="/mailboxes")  # its body holds `_errors`: retried too
 
-    run = read(tmp_path, config, catalog, ["users", "sequences", "mailboxes"])
+    run = read(
+        tmp_path, config, catalog, ["users", "sequences", "mailboxes"], manifest=resolved_manifest
+    )
 
     assert run.returncode == 0, run.errors
     assert len(run.records("users")) == len(api.data.users)
@@ -200,76 +218,8 @@ def test_a_429_is_waited_out_and_an_endpoint_answering_404_skipped(api, config, 
     assert users[1].at - users[0].at >= 0.9  # waited Retry-After: a lower bound, never late
     assert users[2].at - users[1].at >= 0.9
     assert run.records("sequences") == []
+    # The CDK's IGNORE ends the stream as read whole: a limit docs/airbyte.md states.
+    assert run.statuses()["sequences"][-1] == "COMPLETE"
     assert "404" in run.logs + run.stderr
     assert len(run.records("mailboxes")) == len(api.data.mailboxes)
-
-
-def test_a_next_link_to_another_origin_is_refused_without_the_key(api, config, tmp_path, catalog):
-    with FakeAmplemarketAPI(api_key="other") as elsewhere:
-        api.fail_next("link", path="/users", href=f"{elsewhere.url}/users?page[after]=x")
-
-        run = read(tmp_path, config, catalog, ["users"])
-
-        assert elsewhere.requests == [], "the key went to another origin"
-    assert run.returncode != 0
-    assert any("next link that is not relative to api_url" in error for error in run.errors)
-
-
-def test_the_cdk_alone_follows_an_absolute_next_link_anywhere_with_the_key(
-    api, config, tmp_path, catalog
-):
-    """Why the manifest guards its next links: the CDK joins an absolute link as it is."""
-    manifest = yaml.safe_load(MANIFEST.read_text())
-    users = manifest["definitions"]["streams"]["users"]["retriever"]["paginator"]
-    users["pagination_strategy"]["cursor_value"] = "{{ response._links.next.href }}"
-    unguarded = tmp_path / "unguarded.yaml"
-    unguarded.write_text(json.dumps(manifest))
-    with FakeAmplemarketAPI(api_key="other") as elsewhere:
-        api.fail_next("link", path="/users", href=f"{elsewhere.url}/users")
-
-        run_manifest(
-            "read",
-            tmp_path,
-            config,
-            catalog=configured_catalog(catalog, ["users"]),
-            manifest=unguarded,
-        )
-
-        sent = [r.headers.get("Authorization") for r in elsewhere.requests]
-    assert sent[:1] == [f"Bearer {api.api_key}"]
-
-
-#: Run in .venv-cdk: each href of argv[2] (JSON) through the manifest's next-link template,
-#: as the CDK's CursorPagination evaluates it; prints the path or the error, one per line.
-EVALUATE_NEXT_LINK = """
-import json, sys, yaml
-from airbyte_cdk.sources.declarative.interpolation.jinja import JinjaInterpolation
-manifest = yaml.safe_load(open(sys.argv[1]))
-strategy = manifest["definitions"]["streams"]["users"]["retriever"]["paginator"]
-template = strategy["pagination_strategy"]["cursor_value"]
-for href in json.loads(sys.argv[2]):
-    body = {"_links": {"next": {"href": href}}}
-    try:
-        path = JinjaInterpolation().eval(template, {}, response=body)
-        print(json.dumps({"path": path}))
-    except Exception as exc:
-        print(json.dumps({"error": str(exc)}))
-"""
-
-
-def test_only_links_relative_to_api_url_are_followed():
-    followed = ["/users?page[after]=x", "/lead-lists/1?page[size]=100&page[after]=y"]
-    refused = ["http://elsewhere/users", "https://elsewhere/x", "//elsewhere/x", "/\\elsewhere"]
-    refused += ["users?page[after]=x", "HTTP://ELSEWHERE/users", " /users"]
-    python = pathlib.Path(os.environ["SOURCE_DECLARATIVE_MANIFEST"]).with_name("python")
-    answers = subprocess.run(
-        [python, "-c", EVALUATE_NEXT_LINK, MANIFEST, json.dumps(followed + refused)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-
-    results = [json.loads(line) for line in answers]
-    assert results[: len(followed)] == [{"path": href[1:]} for href in followed]
-    for href, result in zip(refused, results[len(followed) :], strict=True):
-        assert "not relative to api_url" in result.get("error", ""), href
+    assert [r.status for r in api.requests_to("/mailboxes")][:3] == [503, 503, 200]
