@@ -31,8 +31,9 @@ def test_a_normal_run_logs_no_warning_and_a_summary_per_stream(api, config, tmp_
         assert "requests" in summary or "1 request " in summary
 
 
-def test_pages_are_counted_per_window_and_per_partition(api, config, tmp_path):
-    result = run_cli([], {**config, "page_size": 5}, tmp_path)
+def test_pages_are_counted_per_window_and_per_partition_at_debug(api, config, tmp_path):
+    debug = {"TAP_AMPLEMARKET_LOGLEVEL": "DEBUG"}
+    result = run_cli([], {**config, "page_size": 5}, tmp_path, env=debug)
 
     log = lines(result.stderr)
     windows = [line for line in log if "calls: window [" in line]

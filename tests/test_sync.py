@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tap_amplemarket.client import link_url
+from tap_amplemarket.http import link_url
 from tap_amplemarket.errors import ForeignLinkError
 from tests.conftest import sync
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
