@@ -163,7 +163,9 @@ def describe_api_errors(response: requests.Response) -> str:
     text is quoted, cut short, its secrets hidden)."""
     try:
         body = decode_json(response)
-        errors = body.get("_errors") or [] if isinstance(body, dict) else []
+        errors = (body.get("_errors") or []) if isinstance(body, dict) else []
+    except TooDeepError:
+        return "a body of JSON nested deeper than can be read"
     except UnreadableBodyError:
         errors = []
     parts = []

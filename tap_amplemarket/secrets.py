@@ -73,9 +73,10 @@ def redacted(text: str, limit: int | None = None, *, one_line: bool = True) -> s
     replaced by ***; with `one_line`, control characters (line breaks above all) escaped,
     so that text the API sent cannot pass for a line of the tap's own; cut to `limit`
     characters last, so that a secret is never cut in two and half shown."""
-    text = _without_secrets(str(text))
-    if one_line:
+    text = str(text)
+    if one_line:  # first: an escape ("\\n") must not join what follows into a secret's piece
         text = _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+    text = _without_secrets(text)
     return text if limit is None else text[:limit]
 
 
