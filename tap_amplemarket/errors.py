@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 from tap_amplemarket.secrets import redacted
 
@@ -63,7 +63,12 @@ class UnreadableFileError(AmplemarketError):
 
 
 #: Errors a run ends with in one line of the tap's (failure_message words each kind).
-ENDS_IN_ONE_LINE = (AmplemarketError, RetriableAPIError, requests.exceptions.RequestException)
+ENDS_IN_ONE_LINE = (
+    AmplemarketError,
+    RetriableAPIError,
+    requests.exceptions.RequestException,
+    ConfigValidationError,  # raised past the SDK's own report of it under --test
+)
 
 
 class RateLimitedError(RetriableAPIError):
@@ -114,6 +119,8 @@ def failure_message(exc: BaseException) -> str | None:
         return None
     if isinstance(exc, AmplemarketError):
         message = str(exc)
+    elif isinstance(exc, ConfigValidationError):
+        message = "; ".join(exc.errors) or str(exc)
     elif isinstance(exc, RetriableAPIError):
         message = f"Amplemarket kept failing after every retry ({exc}): try again later"
     elif (host := unresolved_host(exc)) is not None:
