@@ -31,16 +31,17 @@ from singer_sdk.plugin_base import _plugin_log_level  # private: as the above, i
 from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 from typing_extensions import override
 
-from tap_amplemarket.cli import UnreadableFileError, failure_message, read_json_file
+from tap_amplemarket import sdk_logs
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.errors import (
     AuthenticationError,
     BadStateError,
     EndpointNotAvailableError,
-    redact,
-    remember_secrets,
-    scrub,
+    UnreadableFileError,
+    failure_message,
+    read_json_file,
 )
+from tap_amplemarket.secrets import redacted_strings, remember
 from tap_amplemarket.tap import EMIT_ACTIVATE_VERSION, TapAmplemarket
 from tap_amplemarket.writer import CheckpointFlushingWriter, Interrupted, checked_output
 
@@ -91,11 +92,6 @@ def describe_failure(exc: BaseException) -> Failure | None:
     if isinstance(exc, (AuthenticationError, BadStateError)):
         return Failure("config_error", message)
     return Failure("system_error", message)
-
-
-def hide(text: str, secret: t.Any) -> str:
-    """`text` without `secret` nor any other secret this process was given (see `scrub`)."""
-    return scrub(redact(text, secret))
 
 
 #: The messages that answer `spec`, `check` and `discover`.
@@ -209,8 +205,10 @@ class AirbyteWriter(CheckpointFlushingWriter):
         return lines
 
     def emit(self, message: Json) -> None:
-        """Write an Airbyte message of our own (SPEC, CATALOG, TRACE, ...) after any pending."""
-        self._pending += serialize_jsonl(message)
+        """Write an Airbyte message of our own (SPEC, CATALOG, TRACE, ...) after any pending;
+        a TRACE or CONNECTION_STATUS, whose text may quote the API, with its secrets hidden."""
+        shown = message if message["type"] in {"SPEC", "CATALOG"} else redacted_strings(message)
+        self._pending += serialize_jsonl(shown)
         try:
             self.flush()
         finally:
@@ -337,7 +335,7 @@ def stream_bookmarks(state: t.Any) -> Json:
 CHECK_MAX_ATTEMPTS = 3
 
 
-def check(config: Json, writer: AirbyteWriter, secret: t.Any) -> None:
+def check(config: Json, writer: AirbyteWriter) -> None:
     """One cheap request through the tap's own client: the dispositions list (one page)."""
     settings = tap_config(config)
     attempts = settings.get("max_retries")
@@ -347,16 +345,17 @@ def check(config: Json, writer: AirbyteWriter, secret: t.Any) -> None:
         tap = TapAmplemarket(config=settings, message_writer=writer)
         stream = tap.streams["dispositions"]
         assert isinstance(stream, AmplemarketStream)
+        stream.ABORT_AT_RECORD_COUNT = 1  # as the SDK's --test sets it: a connection test
         # request_records, not get_records: a 404 must fail the check, not skip a stream.
         next(iter(stream.request_records(None)), None)
     except EndpointNotAvailableError as exc:
         message = f"{exc}; or api_url is not the API's base URL: check api_url"
-        status: Json = {"status": "FAILED", "message": hide(message, secret)}
+        status: Json = {"status": "FAILED", "message": message}
     except Exception as exc:
         failure = describe_failure(exc)
         if failure is None:
             raise
-        status = {"status": "FAILED", "message": hide(failure.message, secret)}
+        status = {"status": "FAILED", "message": failure.message}
     else:
         status = {"status": "SUCCEEDED"}
     if status["status"] == "FAILED":
@@ -404,8 +403,8 @@ def read(config: Json, catalog: t.Any, state: t.Any, writer: AirbyteWriter) -> N
     writer.flush()
 
 
-def trace_error(exc: BaseException, secret: t.Any) -> Json:
-    """A TRACE ERROR message for `exc`; its text never includes `secret`."""
+def trace_error(exc: BaseException) -> Json:
+    """A TRACE ERROR message for `exc` (its secrets are hidden as it is emitted)."""
     failure = describe_failure(exc)
     error: Json
     if failure is None:  # a bug: the details go to whoever fixes it
@@ -413,11 +412,11 @@ def trace_error(exc: BaseException, secret: t.Any) -> Json:
             "message": f"source-amplemarket stopped on an unexpected error "
             f"({type(exc).__name__}): a bug, please report it with the log",
             "failure_type": "system_error",
-            "internal_message": hide(" ".join(str(exc).split()), secret),
-            "stack_trace": hide("".join(traceback.format_exception(exc)), secret),
+            "internal_message": " ".join(str(exc).split()),
+            "stack_trace": "".join(traceback.format_exception(exc)),
         }
     else:
-        error = {"message": hide(failure.message, secret), "failure_type": failure.failure_type}
+        error = {"message": failure.message, "failure_type": failure.failure_type}
     return {
         "type": "TRACE",
         "trace": {"type": "ERROR", "emitted_at": time.time() * 1000, "error": error},
@@ -447,6 +446,7 @@ def setup_logging() -> None:
     # The Singer CLI's own setup (stderr, LOGLEVEL / TAP_AMPLEMARKET_LOGLEVEL), so both entry
     # points log alike; the SDK runs it only inside its click command.
     _setup_console_logging(log_level=_plugin_log_level(plugin_name=TapAmplemarket.name))
+    sdk_logs.quiet(TapAmplemarket.logger)
 
 
 def run_command(args: argparse.Namespace, writer: AirbyteWriter) -> None:
@@ -455,9 +455,9 @@ def run_command(args: argparse.Namespace, writer: AirbyteWriter) -> None:
         return
     config = load_json(args.config, "config")
     if isinstance(config, dict):
-        remember_secrets(config)  # from here on, scrub() hides them from every line
+        remember(config)  # from here on, redacted() hides them from every line
     if args.command == "check":
-        check(config, writer, config.get("api_key") if isinstance(config, dict) else None)
+        check(config, writer)
     elif args.command == "discover":
         discover(config, writer)
     else:
@@ -489,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         signal.signal(interrupted.signum, signal.SIG_DFL)
         os.kill(os.getpid(), interrupted.signum)
     except Exception as exc:
-        message = trace_error(exc, None)  # the secrets are remembered (see run_command)
+        message = redacted_strings(trace_error(exc))  # secrets remembered: see run_command
         error = message["trace"]["error"]
         if "stack_trace" in error:
             logger.error("%s", error["stack_trace"].rstrip())

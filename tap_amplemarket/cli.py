@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import json
 import sys
-import typing as t
-from urllib.parse import urlparse
 
-from singer_sdk.exceptions import ConfigValidationError, RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError
 
 from tap_amplemarket import probe, sdk_logs
-from tap_amplemarket.errors import ENDS_IN_ONE_LINE, AmplemarketError, shorten, shown_url
+from tap_amplemarket.errors import UnreadableFileError, failure_message, read_json_file
 from tap_amplemarket.tap import TapAmplemarket
 from tap_amplemarket.writer import Interrupted, checked_output
-
-
-def failure_message(exc: BaseException) -> str | None:
-    """The one line a person should read for an error that ends a run; None for a bug."""
-    if not isinstance(exc, ENDS_IN_ONE_LINE):
-        return None
-    if isinstance(exc, AmplemarketError):
-        message = str(exc)
-    elif isinstance(exc, RetriableAPIError):
-        message = f"Amplemarket kept failing after every retry ({exc}): try again later"
-    else:
-        request = getattr(exc, "request", None)
-        parts = urlparse(str(getattr(request, "url", "") or ""))
-        at = f" at {shown_url(f'{parts.scheme}://{parts.netloc}')}" if parts.netloc else ""
-        message = (
-            f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
-            "check api_url and the network"
-        )
-    return shorten(" ".join(message.split()), 500)  # bodies can span many lines
 
 
 def flag_values(argv: list[str], flag: str) -> list[str]:
@@ -46,32 +24,6 @@ FILE_ARGUMENTS = {
     "--config": ("config", "pass a JSON object of settings (see --about)"),
     "--state": ("state", "pass a state a previous run emitted, or none for a full sync"),
 }
-
-
-class UnreadableFileError(AmplemarketError):
-    """A file named on the command line cannot be read as JSON."""
-
-
-def read_json_file(path: str, what: str, fix: str) -> t.Any:
-    """The JSON in `path`. Raises UnreadableFileError naming the file, never its content
-    (a config holds the key)."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
-    except OSError as exc:
-        msg = f"Cannot read the {what} file {path} ({exc.strerror}): {fix}"
-        raise UnreadableFileError(msg) from None
-    if not text.strip():
-        msg = f"The {what} file {path} is empty: {fix}"
-        raise UnreadableFileError(msg)
-    try:
-        return json.loads(text)
-    except ValueError as exc:  # its message gives a position, not the text there
-        msg = f"The {what} file {path} is not valid JSON ({exc}): {fix}"
-        raise UnreadableFileError(msg) from None
-    except RecursionError:
-        msg = f"The {what} file {path} nests JSON deeper than can be read: {fix}"
-        raise UnreadableFileError(msg) from None
 
 
 def file_argument_error(argv: list[str]) -> str | None:

@@ -6,20 +6,18 @@ import dataclasses
 import datetime
 import inspect
 import itertools
-import json
 import logging
 import math
 import sys
 import threading
+import time
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import backoff
-import msgspec
 import requests
-import urllib3
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
@@ -39,10 +37,17 @@ from tap_amplemarket.errors import (
     NotTheAPIError,
     PlanForbiddenError,
     RateLimitedError,
-    describe_api_errors,
+    RateLimitedTooLongError,
     parse_retry_after,
-    printable,
-    shorten,
+    unresolved_host,
+)
+from tap_amplemarket.http import (
+    describe_api_errors,
+    is_html,
+    json_body,
+    link_url,
+    media_type,
+    redirect_target,
     shown_url,
 )
 from tap_amplemarket.paging import (
@@ -55,11 +60,12 @@ from tap_amplemarket.paging import (
 )
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RETRIABLE, RetryPolicy
+from tap_amplemarket.secrets import redacted
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.windowed import read_windowed
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from urllib.parse import ParseResult
 
     from singer_sdk.helpers.types import Context, RequestFunc
@@ -69,134 +75,15 @@ if t.TYPE_CHECKING:
     from tap_amplemarket.windows import DateWindows
 
 
-_BODY_CACHE_KEY = "_amplemarket_body"
-
-
-def json_body(response: requests.Response) -> dict[str, t.Any]:
-    """The response's JSON object, decoded once and cached on the response.
-
-    Raises RetriableAPIError for a body cut short or not JSON, so decoding happens inside
-    the retry loop (the SDK alone would fail the sync on such a body).
-    """
-    cached = response.__dict__.get(_BODY_CACHE_KEY)
-    if cached is not None:
-        return t.cast("dict[str, t.Any]", cached)
-    where = response.request.path_url.split("?")[0]
-    try:
-        body = msgspec.json.decode(response.content)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        try:
-            body = lenient_json(response.content)
-        except ValueError:
-            msg = f"Response from {where} is not valid JSON ({exc})"
-            raise RetriableAPIError(msg, response) from exc
-    except RecursionError:
-        msg = f"Response from {where} nests JSON deeper than can be read: report it to Amplemarket"
-        raise APIRequestError(msg) from None
-    if not isinstance(body, dict):
-        msg = f"Response from {where} is not a JSON object"
-        raise RetriableAPIError(msg, response)
-    response.__dict__[_BODY_CACHE_KEY] = body
-    return body
-
-
-def lenient_json(content: bytes) -> t.Any:
-    """JSON that msgspec refuses but can still be read: a lone surrogate escape (text cut in
-    the middle of an emoji) or a byte that is not UTF-8 becomes U+FFFD; a number beyond a
-    float (1e400), an integer of more digits than Python reads, and NaN or Infinity (not
-    JSON, but sent by some encoders) are kept as their text."""
-    options: dict[str, t.Any] = {
-        "parse_float": _finite_or_text,
-        "parse_int": _int_or_text,
-        "parse_constant": str,
-    }
-    try:
-        value = json.loads(content, **options)
-    except UnicodeDecodeError:
-        value = json.loads(content.decode("utf-8", "replace"), **options)
-    return _valid_text(value)
-
-
-def _finite_or_text(text: str) -> float | str:
-    number = float(text)
-    return number if math.isfinite(number) else text
-
-
-def _int_or_text(text: str) -> int | str:
-    try:
-        return int(text)
-    except ValueError:  # beyond sys.get_int_max_str_digits()
-        return text
-
-
-def _valid_text(value: t.Any) -> t.Any:
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, list):
-        return [_valid_text(item) for item in value]
-    if isinstance(value, dict):
-        return {_valid_text(key): _valid_text(item) for key, item in value.items()}
-    return value
-
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) that `requests` connects to for `url`: what must match for the
-    key to be sent there. Raises ValueError for a URL it cannot send.
-
-    Read as requests prepares and urllib3 parses it, not by urllib.parse, which disagrees on
-    some forms (`http://evil\\@api/` is host "api" to urllib.parse, "evil" to urllib3)."""
-    prepared = requests.PreparedRequest()
-    try:
-        prepared.prepare_url(url, None)
-        parts = urllib3.util.parse_url(prepared.url or "")
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise ValueError(str(exc)) from None
-    scheme = (parts.scheme or "").lower()
-    return scheme, (parts.host or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
-
-
-def link_url(url_base: str, href: str, page_url: str | None = None) -> str:
-    """The URL of an API link, refused unless it stays on api_url's origin.
-
-    "Links are relative to the base URL" (the docs): a root-relative link ("/calls?...") is
-    kept under api_url's own path, so an api_url behind a path-prefixed proxy keeps working.
-    Any other link resolves as RFC 3986 says, against the page it came from (`page_url`; a
-    query-only "?page[after]=..." keeps that page's path), and must then still be on
-    api_url's scheme, host and port: the request carries the key. A backslash is refused
-    outright: parsers disagree on where it ends a host.
-    """
-    try:
-        if "\\" in href:
-            raise ValueError("a backslash")
-        if href.startswith("/") and not href.startswith("//"):
-            url = url_base + href
-        else:
-            url = urljoin(page_url or url_base + "/", href)
-        target = origin(url)
-    except ValueError as exc:
-        msg = (
-            f"Amplemarket sent a link that is not a URL the tap can follow safely ({exc}): "
-            "refusing to send the API key with it; check api_url"
-        )
-        raise ForeignLinkError(msg) from None
-    if target != origin(url_base):
-        scheme, host, port = target
-        msg = (
-            f"Amplemarket sent a link to another origin ({scheme}://{host}:{port}), not "
-            f"{url_base}: refusing to send the API key there; check api_url"
-        )
-        raise ForeignLinkError(msg)
-    return url
-
-
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
-#: Seconds of retries before giving up on an api_url that has not answered yet in this run.
+#: Seconds of retries before giving up on an api_url that has not answered yet in this run,
+#: and all a connection test takes.
 FIRST_CONTACT_SECONDS = 15.0
+#: The longest one request of a connection test may take: two attempts and a wait fit in
+#: FIRST_CONTACT_SECONDS.
+CONNECTION_TEST_TIMEOUT = 6
 
 
 def check_page(response: requests.Response, key: str, path: str) -> None:
@@ -218,15 +105,23 @@ def check_page(response: requests.Response, key: str, path: str) -> None:
             if key not in body
             else f"{key!r} is {type(records).__name__}"
         )
-        msg = f"Response from {path} has no {key!r} list ({shorten(found, 200)})"
+        msg = f"Response from {path} has no {key!r} list ({redacted(found, 200)})"
         raise RetriableAPIError(msg, response)
+
+
+def total_summary(streams: Iterable[AmplemarketStream]) -> str:
+    """What a run has read, in all: the end of its log."""
+    started = [s.stats.started for s in streams if s.stats.started is not None]
+    seconds = time.monotonic() - min(started, default=time.monotonic())
+    records = sum(s.stats.records for s in streams)
+    return f"{plural(records, 'record')} in {seconds:.1f} s"
 
 
 def partition_name(context: Context | None) -> str:
     """A partition as a log line names it: `[user_id=...]`, or "" for a whole stream."""
     if not context:
         return ""
-    return printable(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")
+    return redacted(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")
 
 
 class ApiAnswers:
@@ -404,7 +299,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     @property
     @override
     def timeout(self) -> int:
-        return int(self.config["request_timeout"])
+        setting = int(self.config["request_timeout"])
+        return min(setting, CONNECTION_TEST_TIMEOUT) if self.connection_test else setting
+
+    @property
+    def connection_test(self) -> bool:
+        """Whether this run only tests the connection (`--test`, Airbyte's `check`, which
+        set ABORT_AT_RECORD_COUNT): it must answer within FIRST_CONTACT_SECONDS, so it
+        never waits out a 429."""
+        return self.ABORT_AT_RECORD_COUNT is not None
 
     @cached_property
     def page_sizing(self) -> PageSizing:
@@ -445,7 +348,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         # Records after it may be unread: ending the listing there would lose them silently
         # (and, for calls, a checkpoint would move the bookmark past them).
         msg = (
-            f"{self.name}: Amplemarket's next link {shorten(href, 300)} leads back to a page "
+            f"{self.name}: Amplemarket's next link {redacted(href, 300)} leads back to a page "
             f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing "
             "new: stopping, so that nothing is skipped; report it to Amplemarket"
         )
@@ -504,6 +407,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if self._a_page_at_first_contact(response):
+            msg = (
+                f"api_url {shown_url(self.url_base)} answered GET {self.path} with a web page "
+                f"({status}, {media_type(response)}), not as the Amplemarket API: check api_url"
+            )
+            raise NotTheAPIError(msg)
+        if status == HTTPStatus.TOO_MANY_REQUESTS and self.connection_test:
+            raise RateLimitedTooLongError(self._rate_limited_now(response))
         if status == HTTPStatus.UNAUTHORIZED:
             msg = f"Amplemarket rejected the API key ({status}): check api_key"
             raise AuthenticationError(msg)
@@ -528,13 +439,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             )
             raise NotTheAPIError(msg)
         if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
-            try:
-                scheme, host, port = origin(urljoin(response.url, response.headers["Location"]))
-                where = f"{scheme}://{host}:{port}"
-            except (KeyError, ValueError):
-                where = "no URL the tap can read"
             msg = (
-                f"Amplemarket answered GET {self.path} with a redirect ({status}) to {where}: "
+                f"Amplemarket answered GET {self.path} with a redirect ({status}) to "
+                f"{redirect_target(response)}: "
                 "not followed, it would carry the key; check api_url"
             )
             raise ForeignLinkError(msg)
@@ -566,11 +473,34 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.log("%s: GET %s lists its records under %r, not %r", self.name, self.path,
                      alias, key)  # fmt: skip
 
+    def _a_page_at_first_contact(self, response: requests.Response) -> bool:
+        """An HTML page before the API has answered once: a login page, a proxy, a gateway at
+        a wrong api_url (a 5xx is retried for FIRST_CONTACT_SECONDS first; a 3xx is a
+        redirect, reported as such)."""
+        status = response.status_code
+        return (
+            not self.run_context.answers.answered
+            and not HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST
+            and status < HTTPStatus.INTERNAL_SERVER_ERROR
+            and is_html(response)
+        )
+
+    def _rate_limited_now(self, response: requests.Response) -> str:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        when = f"{math.ceil(retry_after)} s" if retry_after and retry_after > 0 else "a minute"
+        return (
+            f"Amplemarket rate limited GET {self.path} (429): a connection test does not wait; "
+            f"rate limited, try again in {when}"
+        )
+
     @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's message without the body: a body can echo the request, key included.
-        kind = "Server" if response.status_code >= HTTPStatus.INTERNAL_SERVER_ERROR else "Client"
-        return f"{response.status_code} {kind} Error: {response.reason} for GET {self.path}"
+        # Nor the reason phrase the server sent, which can too: the standard one.
+        status = response.status_code
+        kind = "Server" if status >= HTTPStatus.INTERNAL_SERVER_ERROR else "Client"
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        return f"{status} {kind} Error: {phrase} for GET {self.path}"
 
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
@@ -580,7 +510,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             max_attempts=self.backoff_max_tries(),
             waits=self._backoff_waits,
             on_retry=self._log_retry,
-            give_up_after=self._first_contact_budget,
+            give_up_after=self._retry_budget,
         )
         where = f"GET {self.path}"
 
@@ -621,6 +551,13 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 level=logging.WARNING,
             )
 
+    def _retry_budget(self, failure: Exception) -> float | None:
+        """Seconds of retries a failure gets: FIRST_CONTACT_SECONDS for a connection test or
+        an API that has not answered yet (see _first_contact_budget); else no bound."""
+        if self.connection_test:
+            return FIRST_CONTACT_SECONDS
+        return self._first_contact_budget(failure)
+
     def _first_contact_budget(self, failure: Exception) -> float | None:
         """Seconds of retries a failure gets before the API has answered once in this run: a
         wrong api_url must say so in seconds. A 429 is the API answering: it waits as usual."""
@@ -630,10 +567,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     def _not_the_api(self, where: str, failure: Exception) -> str:
         if isinstance(failure, RetriableAPIError) and failure.response is not None:
-            kind = failure.response.headers.get("Content-Type") or "no Content-Type"
-            cause = f"{failure}; {kind}"
+            cause = f"{failure}; {media_type(failure.response)}"
         elif isinstance(failure, requests.exceptions.Timeout):
             cause = f"no complete answer within {self.timeout}s"
+        elif (host := unresolved_host(failure)) is not None:
+            cause = f"the host name {host} did not resolve"
         else:
             cause = f"could not connect: {type(failure).__name__}"
         return (
@@ -716,13 +654,14 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         try:
             yield from self.read_records(context)
             read = True
-            if context is not None:  # one line per partition; a whole stream has its summary
+            if context is not None:  # a line per partition at DEBUG; the stream has its summary
                 self.log(
                     "%s %s: %s in %s",
                     self.name,
                     partition_name(context),
                     plural(self.stats.records - records, "record"),
                     plural(self.stats.pages - pages, "page"),
+                    level=logging.DEBUG,  # the stream's summary counts them all
                 )
         except EndpointNotAvailableError as exc:
             self._skip_or_raise(exc, context, partition_pages=self.stats.pages - pages)
@@ -850,3 +789,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.log("%s: %s", self.name, self.stats.summary())
         if skipped := self.conformer.summary():
             self.log("%s", skipped, level=logging.WARNING)
+        streams = [s for s in self._tap.streams.values() if isinstance(s, AmplemarketStream)]
+        if streams and streams[-1] is self:  # the SDK calls this for each stream in turn
+            self._tap.logger.info("Sync done: %s", total_summary(streams))

@@ -28,7 +28,7 @@ import typing as t
 
 import msgspec
 
-from tap_amplemarket.errors import printable
+from tap_amplemarket.secrets import redacted
 from tap_amplemarket.timefmt import UTC_SECONDS, fromisoformat, normalize
 
 if t.TYPE_CHECKING:
@@ -486,7 +486,7 @@ class Conformer:
             return  # the record is skipped, and counted, instead
         if field not in self._noted:
             self._noted.add(field)
-            self.warn(f"{self.stream}: {printable(field)}: {what}; {self.fate}")
+            self.warn(f"{self.stream}: {redacted(field)}: {what}; {self.fate}")
 
     def skip(self) -> None:
         """Count (and warn about, once) a record that cannot be upserted (thread-safe)."""

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import email.utils
-import logging
+import json
 import math
-import re
 import time
 import typing as t
-import urllib.request
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import msgspec
 import requests
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from typing_extensions import override
+import urllib3
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+
+from tap_amplemarket.secrets import redacted
 
 
 class AmplemarketError(Exception):
@@ -71,8 +70,17 @@ class BadStateError(AmplemarketError):
     """The state given to the tap cannot be used."""
 
 
-#: Errors a run ends with in one line of the tap's (cli.failure_message words each kind).
-ENDS_IN_ONE_LINE = (AmplemarketError, RetriableAPIError, requests.exceptions.RequestException)
+class UnreadableFileError(AmplemarketError):
+    """A file named on the command line cannot be read as JSON."""
+
+
+#: Errors a run ends with in one line of the tap's (failure_message words each kind).
+ENDS_IN_ONE_LINE = (
+    AmplemarketError,
+    RetriableAPIError,
+    requests.exceptions.RequestException,
+    ConfigValidationError,  # raised past the SDK's own report of it under --test
+)
 
 
 class RateLimitedError(RetriableAPIError):
@@ -87,145 +95,6 @@ class RateLimitedError(RetriableAPIError):
             wait = f"Retry-After {retry_after:g}s"
         super().__init__(f"Rate limited on {path} ({wait})", response)
         self.retry_after = retry_after
-
-
-#: Shorter keys are no real key (the tests' "k"), and replacing them would garble every line.
-MIN_REDACTED_LENGTH = 6
-
-
-def redact(text: str, secret: t.Any) -> str:
-    """`text` with every rendering of `secret` (str and repr) replaced by ***."""
-    if secret is None or len(str(secret)) < MIN_REDACTED_LENGTH:
-        return text
-    forms = {str(secret), repr(secret), repr(str(secret))[1:-1]}  # [1:-1]: as escaped
-    for form in sorted(forms, key=len, reverse=True):  # a quoted key becomes *** whole
-        text = text.replace(form, "***")
-    return text
-
-
-class SecretFilter(logging.Filter):
-    """Redacts every secret this process was given (see `remember_secrets`) from every log
-    line, tracebacks included, whatever put it there (e.g. an error body that echoes the
-    request's Authorization header)."""
-
-    @override
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if (scrubbed := scrub(message)) != message:
-            record.msg, record.args = scrubbed, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = scrub(record.exc_text)
-        return True
-
-
-SECRET_FILTER = SecretFilter()
-
-#: Every secret this process was given (see remember_secrets): `scrub` hides them all.
-_SECRETS: set[str] = set()
-#: The userinfo of a URL (`//user:password@`): hidden whatever its length.
-_USERINFO = re.compile(r"(?<=//)[^/?#\s@]+@")
-
-
-def scrub(text: str) -> str:
-    """`text` without any secret this process was given, nor any URL's userinfo. Call it
-    before cutting a text short (`shorten` does): a secret cut in two no longer matches,
-    and its first part would show."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):  # a secret holding another
-        text = redact(text, secret)
-    return _USERINFO.sub("***@", text)
-
-
-def url_secrets(url: str) -> set[str]:
-    """What a URL carries that must not be shown: its userinfo (the user alone too, when it
-    has no password: a token) and its query's values, as written and decoded."""
-    try:
-        parts = urlsplit(url)
-        found = {value for _, value in parse_qsl(parts.query)}
-        userinfo, _, _ = parts.netloc.rpartition("@")
-        if userinfo:
-            user, colon, password = userinfo.partition(":")
-            found |= {userinfo, password} if colon else {user}
-    except ValueError:
-        return set()
-    return found | {unquote(secret) for secret in found}
-
-
-def proxy_urls() -> list[str]:
-    """The proxies the environment names (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY...)."""
-    return list(urllib.request.getproxies_environment().values())
-
-
-def remember_secrets(config: t.Mapping[str, t.Any]) -> None:
-    """Hide from every log line and error (`scrub`) the key, what api_url carries in its
-    userinfo or query, and the credentials of the environment's proxies; install the log
-    filter on every handler of the root logger (where the SDK logs)."""
-    secrets = set()
-    if (key := config.get("api_key")) is not None:  # of any type: a wrong one is quoted
-        secrets.add(str(key))
-    if isinstance(api_url := config.get("api_url"), str):
-        secrets |= url_secrets(api_url)
-    for proxy in proxy_urls():
-        secrets |= url_secrets(proxy)
-    _SECRETS.update(s for s in secrets if len(s) >= MIN_REDACTED_LENGTH)
-    for handler in logging.getLogger().handlers:
-        if SECRET_FILTER not in handler.filters:
-            handler.addFilter(SECRET_FILTER)
-
-
-def redact_logs(secret: str) -> None:
-    """Hide `secret` from every log line and error (see remember_secrets)."""
-    remember_secrets({"api_key": secret})
-
-
-def shown_url(url: str) -> str:
-    """`url` as it may be printed: without its userinfo and query (either may hold a secret)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.netloc.rpartition("@")[2]
-    except ValueError:
-        return "(a URL that cannot be read)"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """`text` without secrets (`scrub`) and with control characters (line breaks above all)
-    escaped: what the API sends must not start a log line of its own, which could pass for
-    one of the tap's."""
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), scrub(text))
-
-
-def shorten(text: str, limit: int) -> str:
-    """`printable(text)` cut to `limit` characters: secrets are hidden before the cut, so
-    that none is cut in two and half shown."""
-    return printable(text)[:limit]
-
-
-def describe_api_errors(response: requests.Response) -> str:
-    """Summarise an Amplemarket `_errors` body as `detail (parameter: x)`; never echoes headers."""
-    try:
-        body = msgspec.json.decode(response.content)
-        errors = body.get("_errors") or []
-    except (msgspec.DecodeError, AttributeError):
-        errors = []
-    parts = []
-    for error in errors if isinstance(errors, list) else []:
-        if not isinstance(error, dict):
-            continue
-        text = str(error.get("detail") or error.get("title") or error.get("code") or "")
-        source = error.get("source") or {}
-        where = (
-            source.get("parameter") or source.get("pointer") if isinstance(source, dict) else None
-        )
-        parts.append(f"{text} (parameter: {where})" if where else text)
-    if parts:
-        return printable("; ".join(parts))
-    text = response.text or response.reason or "no details given"
-    return shorten(" ".join(text.split()), 200)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -244,3 +113,61 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
         seconds = when.timestamp() - time.time()
     return seconds if math.isfinite(seconds) else None
+
+
+def unresolved_host(exc: BaseException) -> str | None:
+    """The host name a `requests` error failed to resolve, if that is why it failed."""
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    if not isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return None
+    request = getattr(exc, "request", None)
+    return urlsplit(str(getattr(request, "url", "") or "")).hostname or "the host"
+
+
+def failure_message(exc: BaseException) -> str | None:
+    """The one line a person should read for an error that ends a run; None for a bug."""
+    if not isinstance(exc, ENDS_IN_ONE_LINE):
+        return None
+    if isinstance(exc, AmplemarketError):
+        message = str(exc)
+    elif isinstance(exc, ConfigValidationError):
+        message = "; ".join(exc.errors) or str(exc)
+    elif isinstance(exc, RetriableAPIError):
+        message = f"Amplemarket kept failing after every retry ({exc}): try again later"
+    elif (host := unresolved_host(exc)) is not None:
+        message = (
+            f"The host name {host} did not resolve (DNS) after every retry: check api_url and "
+            "the network"
+        )
+    else:
+        request = getattr(exc, "request", None)
+        parts = urlsplit(str(getattr(request, "url", "") or ""))
+        at = f" at {parts.scheme}://{parts.netloc.rpartition('@')[2]}" if parts.netloc else ""
+        message = (
+            f"Could not reach the Amplemarket API{at} ({type(exc).__name__}) after every retry: "
+            "check api_url and the network"
+        )
+    return redacted(" ".join(message.split()), 500)  # bodies can span many lines
+
+
+def read_json_file(path: str, what: str, fix: str) -> t.Any:
+    """The JSON in `path`. Raises UnreadableFileError naming the file, never its content
+    (a config holds the key)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        msg = f"Cannot read the {what} file {path} ({exc.strerror}): {fix}"
+        raise UnreadableFileError(msg) from None
+    if not text.strip():
+        msg = f"The {what} file {path} is empty: {fix}"
+        raise UnreadableFileError(msg)
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # its message gives a position, not the text there
+        msg = f"The {what} file {path} is not valid JSON ({exc}): {fix}"
+        raise UnreadableFileError(msg) from None
+    except RecursionError:
+        msg = f"The {what} file {path} nests JSON deeper than can be read: {fix}"
+        raise UnreadableFileError(msg) from None

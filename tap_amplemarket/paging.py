@@ -15,11 +15,12 @@ import typing as t
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import msgspec
 from singer_sdk.pagination import BaseHATEOASPaginator
 from typing_extensions import override
 
-from tap_amplemarket.errors import APIRequestError, describe_api_errors, shorten
+from tap_amplemarket.errors import APIRequestError
+from tap_amplemarket.http import UnreadableBodyError, decode_json, describe_api_errors
+from tap_amplemarket.secrets import redacted
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,8 +56,8 @@ def refused_page_size(response: requests.Response) -> PageSizeRefusedError | Non
     if response.status_code not in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY}:
         return None
     try:
-        body = msgspec.json.decode(response.content)
-    except (msgspec.DecodeError, RecursionError):
+        body = decode_json(response)
+    except UnreadableBodyError:
         return None
     errors = body.get("_errors") if isinstance(body, dict) else None
     if not isinstance(errors, list):  # another shape: its text is all there is to go by
@@ -297,7 +298,7 @@ def next_href(body: dict[str, t.Any], page_url: str) -> str | None:
     if isinstance(href, str) and href:
         return href
     where = urlsplit(page_url).path
-    shown = shorten(json.dumps(next_link, default=str), 200)
+    shown = redacted(json.dumps(next_link, default=str), 200)
     msg = (
         f"Response from {where} has a next link the tap cannot read ({shown}; expected "
         '{"href": "..."}): stopping, so that the rest of the listing is not skipped; report '

@@ -20,13 +20,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_amplemarket.client import AmplemarketStream, RunContext, json_body
+from tap_amplemarket.client import AmplemarketStream, RunContext
 from tap_amplemarket.errors import (
     AmplemarketError,
     AuthenticationError,
     EndpointNotAvailableError,
     PlanForbiddenError,
 )
+from tap_amplemarket.http import json_body
 from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.timefmt import normalize_datetime
 

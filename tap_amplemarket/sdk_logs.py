@@ -7,8 +7,10 @@ its level, never by its text, and each has its why below.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+import singer_sdk
 from singer_sdk.exceptions import (
     AbortedSyncFailedException,
     AbortedSyncPausedException,
@@ -56,11 +58,29 @@ def _discovery_config_warning(record: logging.LogRecord) -> bool:
     return record.funcName == "_validate_config" and record.levelno == logging.WARNING
 
 
+_SDK_DIRECTORY = os.path.dirname(singer_sdk.__file__)
+#: The SDK functions whose INFO lines a person reading a run does not need: the env-var
+#: notice, each child stream added, each stream and partition begun (one line per user's
+#: tasks), the starting bookmark (the calls stream says what it reads); shown at DEBUG.
+_CHATTY_SDK_FUNCTIONS = frozenset({"__init__", "load_streams", "write_starting_replication_value"})
+_BEGINNING_SYNC = "Beginning sync of "
+
+
+def _chatter(record: logging.LogRecord) -> bool:
+    if record.levelno != logging.INFO or not record.pathname.startswith(_SDK_DIRECTORY):
+        return False
+    # Stream.sync logs through Stream.log, as the tap's own lines do: its template tells.
+    begun = record.funcName == "log" and str(record.msg).startswith(_BEGINNING_SYNC)
+    chatty = begun or record.funcName in _CHATTY_SDK_FUNCTIONS
+    return chatty and not logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 class SdkNoiseFilter(logging.Filter):
     @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
-            _dry_run_stop(record)
+            _chatter(record)
+            or _dry_run_stop(record)
             or _state_helper_warning(record)
             or _worded_elsewhere(record)
             or _discovery_config_warning(record)
@@ -74,3 +94,11 @@ def quiet(logger: logging.Logger) -> None:
     """Drop the SDK's misleading lines from `logger` (a stream's, or the SDK's own)."""
     if NOISE not in logger.filters:
         logger.addFilter(NOISE)
+
+
+def metrics_level(plugin: str) -> str:
+    """The level of the SDK's METRIC lines (`singer_sdk.metrics`, one or more per request):
+    WARNING, so that a default run shows none, unless <PLUGIN>_METRICS_LOGLEVEL (e.g.
+    TAP_AMPLEMARKET_METRICS_LOGLEVEL=INFO) asks for them (docs/logs.md)."""
+    variable = f"{plugin.upper().replace('-', '_')}_METRICS_LOGLEVEL"
+    return os.environ.get(variable, "WARNING").upper()

@@ -9,7 +9,6 @@ formats), an api_url safe to send the key to, values sent as HTTP headers.
 from __future__ import annotations
 
 import datetime
-import difflib
 import ipaddress
 import math
 import re
@@ -18,8 +17,7 @@ from urllib.parse import urlparse
 
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
-from tap_amplemarket.client import origin
-from tap_amplemarket.errors import shown_url
+from tap_amplemarket.http import origin, shown_url
 from tap_amplemarket.timefmt import parse_timestamp
 
 #: start_date and end_date lie between these (far beyond, date arithmetic overflows).
@@ -76,13 +74,21 @@ def _worded(error: t.Any, name: t.Any, schema: Schema, plugin: str) -> str:
             "them all)"
         )
     if match := _REQUIRED.fullmatch(error.message):
-        env = f"{plugin.upper().replace('-', '_')}_{match.group(1).upper()}"
-        return (
-            f"{error.message}: set it (`meltano config set {plugin} {match.group(1)}`, or the "
-            f"environment variable {env} with --config ENV)"
-        )
+        return _required(match.group(1), error.instance, plugin)
     where = f" in config[{']['.join(repr(index) for index in error.path)}]" if error.path else ""
     return f"{error.message}{where}"  # as the SDK words it
+
+
+def _required(name: str, config: t.Any, plugin: str) -> str:
+    """The line for a required setting not given, naming a key that is one typo from it."""
+    typos = [key for key in config if one_typo_apart(str(key), name)]
+    if typos:
+        return f"{name} is not set, but {typos[0]!r} is: rename it to {name}"
+    env = f"{plugin.upper().replace('-', '_')}_{name.upper()}"
+    return (
+        f"{name} is not set: set it (`meltano config set {plugin} {name}`, or the "
+        f"environment variable {env} with --config ENV)"
+    )
 
 
 def _out_of_bounds(name: str, value: t.Any, bound: str, setting: Schema) -> str:
@@ -115,15 +121,48 @@ def _number_as_text(value: t.Any, types: t.Any) -> bool:
         return False
 
 
+def one_typo_apart(name: str, known: str) -> bool:
+    """Whether `name` is `known` with one typo: a character wrong, missing, added, two
+    neighbours swapped, or only its case changed."""
+    a, b = name.casefold(), known.casefold()
+    if a == b:
+        return name != known
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        wrong = [i for i in range(len(a)) if a[i] != b[i]]
+        swapped = len(wrong) == 2 and wrong[1] == wrong[0] + 1 and a[wrong[0]] == b[wrong[1]]
+        return len(wrong) == 1 or (swapped and a[wrong[1]] == b[wrong[0]])
+    shorter, longer = sorted((a, b), key=len)
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
+
+
+def typo_of(name: str, schema: Schema) -> str | None:
+    """The setting `name` is one typo away from, if it is not a setting itself."""
+    known = schema["properties"]
+    if name in known:
+        return None
+    return next((setting for setting in known if one_typo_apart(name, setting)), None)
+
+
+def setting_name_typos(config: t.Mapping[str, t.Any], schema: Schema) -> list[str]:
+    """A line per config key one typo away from a setting: a run would ignore it (a full
+    sync for `start_dat`), so it stops, naming both, before any request."""
+    return [
+        f"Setting {name!r} is not a setting of the tap: did you mean {setting}? Rename it "
+        "(the run would ignore it)"
+        for name in sorted(config)
+        if (setting := typo_of(name, schema)) is not None
+    ]
+
+
 def unknown_settings(config: t.Mapping[str, t.Any], schema: Schema) -> list[str]:
-    """A warning per config key the tap does not read, naming the closest setting if any."""
-    known = list(schema["properties"])
-    warnings = []
-    for name in sorted(config.keys() - set(known)):
-        closest = difflib.get_close_matches(name, known, n=1)
-        hint = f": did you mean {closest[0]}?" if closest else ""
-        warnings.append(f"Unknown setting {name!r} is ignored{hint}")
-    return warnings
+    """A warning per config key the tap does not read and that is no typo of a setting."""
+    return [
+        f"Unknown setting {name!r} is ignored"
+        for name in sorted(config.keys() - set(schema["properties"]))
+        if typo_of(name, schema) is None
+    ]
 
 
 def config_errors(config: t.Mapping[str, t.Any], schema: Schema) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from tap_amplemarket.errors import BadStateError, shorten
+from tap_amplemarket.errors import BadStateError
+from tap_amplemarket.secrets import redacted
 from tap_amplemarket.settings import EARLIEST_DATE
 from tap_amplemarket.streams import CallsStream
 from tap_amplemarket.timefmt import format_datetime, isoformat_z, parse_timestamp
@@ -50,13 +51,13 @@ def wrapping_error(state: t.Any) -> str | None:
 def shape_error(state: t.Any) -> str | None:
     """Why `state` is not a Singer state of bookmarks, if it is not."""
     if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
-        return f"The state is not a Singer state object ({shorten(str(state), 80)!r}): {FIX}"
+        return f"The state is not a Singer state object ({redacted(str(state), 80)!r}): {FIX}"
     if state and "bookmarks" not in state:
         return f"The state has no bookmarks (keys: {', '.join(map(str, state))}): {FIX}"
     for stream_name, stream_state in state.get("bookmarks", {}).items():
         if not is_bookmark(stream_state):
             message = f"The state of stream {stream_name} is not a bookmark ({stream_state!r})"
-            return shorten(f"{message}: {FIX}", 500)
+            return redacted(f"{message}: {FIX}", 500)
     return None
 
 

@@ -15,8 +15,13 @@ from typing_extensions import override
 from tap_amplemarket import sdk_logs, streams
 from tap_amplemarket.catalog import include_keys
 from tap_amplemarket.client import AmplemarketStream, RunContext
-from tap_amplemarket.errors import remember_secrets, scrub
-from tap_amplemarket.settings import config_errors, schema_errors, unknown_settings
+from tap_amplemarket.secrets import redacted, remember
+from tap_amplemarket.settings import (
+    config_errors,
+    schema_errors,
+    setting_name_typos,
+    unknown_settings,
+)
 from tap_amplemarket.state import checked_state
 from tap_amplemarket.timefmt import format_datetime, read_instant
 from tap_amplemarket.writer import CheckpointFlushingWriter
@@ -191,18 +196,25 @@ class TapAmplemarket(Tap):
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
             # JSON Schema messages quote the offending value: never let that be a secret.
-            remember_secrets(self.config)
+            remember(self.config)
             # The SDK's lines quote the validator, not the fix: the same schema, worded here.
             schema = self.settings_jsonschema()
             errors = schema_errors(self.config, schema, self.name) or exc.errors
-            errors += unknown_settings(self.config, schema)  # e.g. api_kye
-            errors = [scrub(error) for error in errors]
+            errors += [  # a typo of a required setting is named in that setting's line
+                line
+                for line in setting_name_typos(self.config, schema)
+                if not any(name in line for name in schema.get("required", []))
+            ]
+            errors = [redacted(error) for error in errors]
             raise ConfigValidationError(str(exc), errors=errors, schema=exc.schema) from None
-        remember_secrets(self.config)
-        for warning in unknown_settings(self.config, self.settings_jsonschema()):
+        remember(self.config)
+        self.metrics_logger.setLevel(sdk_logs.metrics_level(self.name))
+        schema = self.settings_jsonschema()
+        for warning in unknown_settings(self.config, schema):
             self.logger.warning("%s", warning)
-        if errors := config_errors(self.config, self.config_jsonschema):
-            errors = [scrub(error) for error in errors]
+        errors = setting_name_typos(self.config, schema)
+        if errors := errors + config_errors(self.config, self.config_jsonschema):
+            errors = [redacted(error) for error in errors]
             raise ConfigValidationError("Config validation failed", errors=errors)
 
     def _normalize_dates(self) -> None:
@@ -236,7 +248,7 @@ class TapAmplemarket(Tap):
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        remember_secrets(self.config)  # the SDK loads the state before __init__ returns
+        remember(self.config)  # the SDK loads the state before __init__ returns
         checked = checked_state(state, self.logger)  # its errors quote the state, secrets hidden
         super().load_state(checked)
 
@@ -250,6 +262,7 @@ class TapAmplemarket(Tap):
     @override
     def discover_streams(self) -> list[Stream]:
         sdk_logs.quiet(logging.getLogger("singer_sdk"))  # where the state helper logs
+        sdk_logs.quiet(self.logger)
         self._normalize_dates()  # before each stream copies the config
         found: list[Stream] = []
         for stream_type in STREAM_TYPES:

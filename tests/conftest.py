@@ -29,7 +29,9 @@ API_KEY = "test-api-key"
 #: The streams whose records the fake dataset lists as they are (each a table); the others'
 #: records are nested in their parent records (lead_list_entries in lead_lists' `leads`).
 COLLECTIONS = tuple(endpoint.stream for endpoint in ENDPOINTS if not endpoint.detail)
-SECRET_LOOKING_KEY = "sk-live-DO-NOT-PRINT-5f3c9a"
+#: Random, as a real key is: any five characters of it in a line are hidden (secrets.py),
+#: and a key of English words would hide words of the tap's own lines too.
+SECRET_LOOKING_KEY = "sk-live-q7Zx2mK8wR5f3c9a"
 #: The tap's console entry point, run by this interpreter as the installed script would be.
 TAP_COMMAND = (sys.executable, "-c", "from tap_amplemarket.cli import main; main()")
 

@@ -403,7 +403,7 @@ def test_a_signal_ends_the_run_non_zero_with_a_resumable_state(tmp_path, signum,
         ),
         (
             {"bookmarks": {"calls": {"replication_key_value": SECRET_LOOKING_KEY}}},
-            "The state of stream calls has bookmark start_date=***, not a start_date",
+            "The state of stream calls has bookmark start_date='***', not a start_date",
         ),
     ],
 )

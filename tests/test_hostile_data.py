@@ -218,7 +218,7 @@ def test_text_cut_mid_emoji_is_read_not_retried_for_ever(tmp_path):
 
 
 def test_json_msgspec_refuses_is_read_leniently():
-    from tap_amplemarket.client import lenient_json
+    from tap_amplemarket.http import lenient_json
 
     body = lenient_json(b'{"a": "x\\udfffy", "b": 1e400, "c": "\\ud83d\\ude00", "d": 1.5}')
     odd = lenient_json(b'{"e": "caf\xe9", "f": NaN, "g": -Infinity, "h": ' + b"9" * 5000 + b"}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
+import os
+import pathlib
 import re
 
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from tap_amplemarket import progress
 from tests.conftest import config_for, run_cli, sync
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
+
+UTC = datetime.timezone.utc
 
 
 def lines(stderr: str) -> list[str]:
@@ -31,8 +36,9 @@ def test_a_normal_run_logs_no_warning_and_a_summary_per_stream(api, config, tmp_
         assert "requests" in summary or "1 request " in summary
 
 
-def test_pages_are_counted_per_partition_and_no_line_per_window(api, config, tmp_path):
-    result = run_cli([], {**config, "page_size": 5}, tmp_path)
+def test_pages_are_counted_per_partition_at_debug_and_no_line_per_window(api, config, tmp_path):
+    debug = {"TAP_AMPLEMARKET_LOGLEVEL": "DEBUG"}
+    result = run_cli([], {**config, "page_size": 5}, tmp_path, env=debug)
 
     log = lines(result.stderr)
     assert not [line for line in log if "calls: window" in line], "no line per window"
@@ -72,3 +78,34 @@ def test_retries_and_rate_limit_waits_show_in_the_summary(tiny_api, tmp_path):
 
     summary = next(line for line in lines(result.stderr) if "| users: 3 records" in line)
     assert "3 requests (2 retried, rate-limited 2 s)" in summary
+
+
+DOC = pathlib.Path(__file__).parent.parent / "docs" / "logs.md"
+START, END = "<!-- run:start -->\n```text\n", "```\n<!-- run:end -->"
+
+
+def comparable(line: str) -> str:
+    """A log line less what changes from run to run: its time, and durations."""
+    line = re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "", line)
+    return re.sub(r"\b\d+\.\d s\b", "0.0 s", line)
+
+
+def test_docs_logs_md_shows_the_lines_of_a_real_run(tmp_path):
+    """docs/logs.md quotes a default run's log; UPDATE_DOCS=1 rewrites it from this run."""
+    data = sample_dataset(1000, users=3, days=60, end=datetime.datetime(2026, 6, 1, tzinfo=UTC))
+    with FakeAmplemarketAPI(data, api_key="demo-api-key") as api:
+        config = {"api_key": api.api_key, "api_url": api.url}
+        dates = {"start_date": "2026-04-01T00:00:00Z", "end_date": "2026-06-02T00:00:00Z"}
+        result = run_cli([], {**config, **dates}, tmp_path)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stderr.replace(api.url, "http://127.0.0.1:8000").splitlines()
+    text = DOC.read_text()
+    before, rest = text.split(START, 1)
+    quoted, after = rest.split(END, 1)
+    if os.environ.get("UPDATE_DOCS"):
+        DOC.write_text(before + START + "\n".join(lines) + "\n" + END + after)
+        return
+    assert [comparable(line) for line in quoted.splitlines()] == [
+        comparable(line) for line in lines
+    ], "docs/logs.md is not what a run prints: UPDATE_DOCS=1 pytest tests/test_logs.py"

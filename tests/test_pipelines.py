@@ -478,3 +478,30 @@ def duckdb_query(database: pathlib.Path, sql: str) -> list[list[str]]:
         text=True,
     ).stdout
     return [line.split("|") for line in out.splitlines()]
+
+
+#: What a person reads of the tap in a default `meltano run` (Meltano's own lines included):
+#: start, a line per stream, the end.
+MAX_LOG_LINES = 40
+
+
+def test_a_meltano_run_of_a_thousand_calls_prints_a_log_a_person_reads(meltano_env, tmp_path):
+    data = sample_dataset(1000, users=4, days=30)
+    with FakeAmplemarketAPI(data, api_key=KEY) as api:
+        env = {
+            **meltano_env,
+            "TAP_AMPLEMARKET_API_URL": api.url,
+            "TARGET_DUCKDB_FILEPATH": str(tmp_path / "warehouse.duckdb"),
+        }
+        run = meltano(
+            ["run", "--full-refresh", "--no-state-update", "tap-amplemarket", "target-duckdb"], env
+        )
+
+    # The target's own lines are its own (target-duckdb logs each table it loads).
+    lines = [
+        line for line in (run.stdout + run.stderr).splitlines() if " target-duckdb " not in line
+    ]
+    assert len(lines) <= MAX_LOG_LINES, "\n".join(lines)
+    assert not [line for line in lines if "METRIC" in line], "METRIC lines are opt-in"
+    for stream in TABLES:
+        assert [line for line in lines if f"{stream}: " in line and " records" in line], stream

@@ -18,7 +18,7 @@ import typing as t
 
 import pytest
 
-from tap_amplemarket.errors import remember_secrets, shorten
+from tap_amplemarket.secrets import redacted, remember
 from tests.conftest import TAP_COMMAND, SyncResult, config_for, parse_messages, run_cli
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.endpoints import ENDPOINTS
@@ -117,10 +117,10 @@ def configured_catalog(*streams: t.Any) -> dict[str, t.Any]:
 
 @pytest.mark.parametrize("cut", CUTS)
 def test_a_secret_at_any_cut_position_shows_no_part(cut):
-    remember_secrets({"api_key": KEY})
+    remember({"api_key": KEY})
     for offset in range(len(KEY) + 1):  # from wholly after the cut to wholly before it
         text = "p" * (cut - offset) + KEY + " and after"
-        assert_no_secret_shows(shorten(text, cut))
+        assert_no_secret_shows(redacted(text, cut))
 
 
 @pytest.mark.parametrize("offset", range(1, len(KEY), 5))

@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tap_amplemarket.client import link_url
 from tap_amplemarket.errors import ForeignLinkError
+from tap_amplemarket.http import link_url
 from tests.conftest import sync
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.dataset import SampleFactory

@@ -2,7 +2,7 @@
 from the API's documentation (../shared/amplemarket-docs/api-facts.md), not from the tap:
 it imports nothing from tap_amplemarket. Standard library only.
 
-From the repository's root: `python -m tests.fake_api --port 8765`.
+From the repository's root: `python -m tests.fake_api` (any free port; it prints its URL).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import functools
 import gzip
 import json
 import math
+import os
 import re
 import socket
 import threading
@@ -842,7 +843,8 @@ def main() -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--port", type=int, default=8765, help="0: any free port")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--url-file", help="write the URL here once listening (for scripts)")
     parser.add_argument("--calls", type=int, default=1000, help="calls to serve")
     parser.add_argument("--days", type=float, default=90, help="days the calls span")
     parser.add_argument("--api-key", default="demo-api-key", help="the key it accepts")
@@ -865,22 +867,32 @@ def main() -> None:
         if args.end != "now"
         else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     )
-    api = FakeAmplemarketAPI(
-        sample_dataset(
-            args.calls,
-            days=args.days,
-            end=end,
-            workdays=args.workdays,
-            burst=args.burst,
-            burst_seconds=args.burst_seconds,
-        ),
-        api_key=args.api_key,
-        port=args.port,
-        latency=args.latency,
-        requests_per_minute=args.quota,
-        calls_date_filter=args.calls_date_filter,
-    )
+    try:
+        api = FakeAmplemarketAPI(
+            sample_dataset(
+                args.calls,
+                days=args.days,
+                end=end,
+                workdays=args.workdays,
+                burst=args.burst,
+                burst_seconds=args.burst_seconds,
+            ),
+            api_key=args.api_key,
+            port=args.port,
+            latency=args.latency,
+            requests_per_minute=args.quota,
+            calls_date_filter=args.calls_date_filter,
+        )
+    except OSError as exc:
+        raise SystemExit(
+            f"fake API: cannot listen on 127.0.0.1:{args.port} ({exc.strerror}): pass --port 0 "
+            "for any free port"
+        ) from None
     print(f"Fake Amplemarket API on {api.url} (api_key={args.api_key!r})", flush=True)
+    if args.url_file:  # whole or not at all: a script waits for it to appear
+        with open(f"{args.url_file}.part", "w", encoding="utf-8") as file:
+            file.write(api.url + "\n")
+        os.replace(f"{args.url_file}.part", args.url_file)
     api.serve_forever()
 
 
