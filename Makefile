@@ -120,6 +120,7 @@ lock: $(UV_STAMP)  ## Re-resolve the three uv.lock files after a dependency chan
 
 bench: $(BIN)/.installed  ## Throughput, memory, wall time against the rate-limit floor (see README)
 	$(BIN)/python bench/full_sync.py
+	$(BIN)/python bench/cpu_per_record.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/airbyte_vs_singer.py
 
