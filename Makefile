@@ -31,7 +31,7 @@ export UV_PYTHON_DOWNLOADS := never
 SYNC = $(UV) sync --locked --quiet --python
 # What the Meltano plugin and the Airbyte image install through: the runtime part of uv.lock,
 # exported for pip (`make lock` writes it; `make lint` fails if it differs from uv.lock).
-EXPORT := $(UV) export --locked --quiet --no-dev --no-emit-project --no-hashes
+EXPORT := $(UV) export --locked --quiet --no-default-groups --no-emit-project --no-hashes
 # `make lock LOCK_ARGS=--upgrade` moves every pin to the newest version allowed.
 LOCK_ARGS ?=
 
@@ -44,7 +44,7 @@ $(UV_STAMP):
 	touch $@
 
 $(BIN)/.installed: pyproject.toml uv.lock $(UV_STAMP)
-	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(SYNC) $(PYTHON) --extra test
+	UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(SYNC) $(PYTHON) --group test --group lint
 	touch $@
 
 $(AIRBYTE_BIN)/.installed: tests_airbyte/pyproject.toml tests_airbyte/uv.lock $(UV_STAMP)
@@ -120,6 +120,7 @@ lock: $(UV_STAMP)  ## Re-resolve the three uv.lock files after a dependency chan
 
 bench: $(BIN)/.installed  ## Throughput, memory, wall time against the rate-limit floor (see README)
 	$(BIN)/python bench/full_sync.py
+	$(BIN)/python bench/cpu_per_record.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/airbyte_vs_singer.py
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import inspect
 import itertools
 import logging
@@ -22,7 +21,6 @@ from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
@@ -244,32 +242,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             ignored=self.ignored_fields,
             warn=lambda message: self.log("%s", message, level=logging.WARNING),
         )
-
-    @cached_property
-    def every_field_selected(self) -> bool:
-        # Read on first record: by then the catalog's selection has been applied.
-        return all(self.mask.values())
-
-    @override
-    def _generate_record_messages(
-        self, record: dict[str, t.Any]
-    ) -> t.Generator[RecordMessage, None, None]:
-        # The SDK walks every record for deselected fields, a fifth of a sync's CPU, and no
-        # public hook skips the walk: skip it when nothing is deselected (the usual case).
-        # TYPE_CONFORMANCE_LEVEL is NONE, so the SDK's other step leaves records alone.
-        if not self.every_field_selected:
-            yield from super()._generate_record_messages(record)
-            return
-        now = datetime.datetime.now(datetime.timezone.utc)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,  # as the SDK's own method writes it
-                    time_extracted=now,
-                )
 
     @override
     def generate_child_contexts(

@@ -2,11 +2,9 @@
 
 The API is untrusted input: one value of the wrong type, or a field no schema declares, makes a
 target reject the record (and often the whole run). A stream's schema is compiled once into a
-`Conformer` that checks every record:
+`Conformer` that walks every record field by field:
 
-- a record that fits as it is passes unchanged: msgspec checks it in C against a Struct type
-  compiled from the schema (the fast path, taken by nearly every record); any other record is
-  walked field by field, where a value of a declared type passes too, and:
+- a value of its declared type passes unchanged (a record that fits is left as it is);
 - unambiguous, lossless coercions: integral strings and floats to integers, numeric strings to
   numbers, numbers to strings, "true"/"false" to booleans, date-times to UTC
   `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (so text order is time order, as bookmarks compare them);
@@ -22,11 +20,8 @@ import datetime
 import json
 import math
 import re
-import sys
 import threading
 import typing as t
-
-import msgspec
 
 from tap_amplemarket.secrets import redacted
 from tap_amplemarket.timefmt import UTC_SECONDS, fromisoformat, normalize
@@ -75,8 +70,6 @@ _KINDS = {
 }
 #: Floats are exact integers below this.
 EXACT_FLOAT_INTEGERS = 2**53
-#: Shapes remembered per object schema (beyond that, each record is looked at in full).
-MAX_PLANS = 1024
 _INDEX = re.compile(r"\[\d+\]")
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _INTEGER = re.compile(r"-?(?:0|[1-9]\d*)")
@@ -156,38 +149,24 @@ def json_path(prefix: str, key: str) -> str:
     return f"{prefix.removesuffix('.')}[{json.dumps(key)}]"
 
 
-#: Per record shape: (the fields that need a closer look, each with its compiled schema or
-#: None where undeclared; whether the record's key fields are certainly usable).
-_Plan = tuple[tuple[tuple[str, "_Field | None"], ...], bool]
-
-
 class _Fields:
     """A compiled object schema: conforms a dict in place, extras under `prefix`."""
 
     def __init__(
-        self,
-        properties: dict[str, t.Any],
-        note: Note,
-        *,
-        ignored: Iterable[str] = (),
-        keys: Sequence[str] = (),
+        self, properties: dict[str, t.Any], note: Note, *, ignored: Iterable[str] = ()
     ) -> None:
         self.note = note
         self.ignored = frozenset(ignored)
-        self.keys = tuple(keys)
         self.fields = {name: _Field(schema, note) for name, schema in properties.items()}
         #: Per field, the Python types taken as they are, without a call.
         self.fast = {name: field.fast for name, field in self.fields.items()}
-        self.plans: dict[tuple[t.Any, ...], _Plan] = {}
 
-    def conform(self, obj: Record, prefix: str, extra: Record) -> bool:
-        """Conform `obj`; True if its `keys` are certainly present and not null."""
-        # Records of one endpoint come in few shapes (their keys, and the types of their
-        # values), so what needs a closer look is worked out once per shape.
-        shape = (*obj, *map(type, obj.values()))
-        look_at, keyed = self.plans.get(shape) or self._plan(obj, shape)
-        for key, field in look_at:
-            value = obj[key]
+    def conform(self, obj: Record, prefix: str, extra: Record) -> None:
+        """Conform `obj` in place."""
+        fast, fields = self.fast, self.fields
+        look_at = [key for key, value in obj.items() if type(value) not in fast.get(key, ())]
+        for key in look_at:
+            value, field = obj[key], fields.get(key)
             path = json_path(prefix, key)
             if field is None:
                 del obj[key]
@@ -205,7 +184,6 @@ class _Fields:
                     del obj[key]
             elif conformed is not value:
                 obj[key] = conformed
-        return keyed
 
     def check(self, value: t.Any, path: str, extra: Record) -> t.Any:
         """A `Check` of a nested object."""
@@ -213,23 +191,6 @@ class _Fields:
             return UNFIT
         self.conform(value, path + ".", extra)
         return value
-
-    def _plan(self, obj: Record, shape: tuple[t.Any, ...]) -> _Plan:
-        fast, fields = self.fast, self.fields
-        look_at = tuple(
-            (key, fields.get(key))
-            for key, value in obj.items()
-            if type(value) not in fast.get(key, ())
-        )
-        # A key of a type taken as it is stays as it is.
-        keyed = all(
-            key in obj and obj[key] is not None and type(obj[key]) in fast.get(key, ())
-            for key in self.keys
-        )
-        plan = look_at, keyed
-        if len(self.plans) < MAX_PLANS:
-            self.plans[shape] = plan
-        return plan
 
 
 class _Field:
@@ -342,82 +303,6 @@ class _Field:
         return conformed if changed else value
 
 
-# -- the fast path --------------------------------------------------------------------------
-class _NoFastPath(Exception):
-    """A schema msgspec cannot check exactly as the conformer would."""
-
-
-#: Floats that pass as they are: no NaN, no infinity.
-_FINITE = t.Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
-
-
-def _fast_type(schema: dict[str, t.Any], *, top: bool) -> t.Any:
-    """The msgspec type of exactly the values that the conformer keeps as they are, but for
-    date-times: they need the normal form too, checked after (on top-level fields only)."""
-    declared = schema.get("type")
-    if declared is None:
-        return t.Any
-    fmt = schema.get("format")
-    options: list[t.Any] = []
-    for name in [declared] if isinstance(declared, str) else declared:
-        if name == "string" and fmt == "date-time":
-            if not top:
-                raise _NoFastPath(fmt)
-            options.append(datetime.datetime)
-        elif name == "string" and fmt == "date":
-            options.append(datetime.date)
-        elif name == "string":
-            options.append(str)
-        elif name == "object":
-            properties = schema.get("properties")
-            options.append(dict if properties is None else _fast_struct(properties))
-        elif name == "array":
-            items = schema.get("items")
-            options.append(list if items is None else list[_fast_type(items, top=False)])  # type: ignore[misc]
-        elif name in _SIMPLE_FAST_TYPES:
-            options.append(_SIMPLE_FAST_TYPES[name])
-        else:
-            raise _NoFastPath(name)
-    return t.Union[tuple(options)]  # noqa: UP007  (a union built at run time)
-
-
-_SIMPLE_FAST_TYPES: dict[str, t.Any] = {
-    "integer": int,
-    "number": _FINITE,
-    "boolean": bool,
-    "null": None,
-}
-
-
-def _fast_struct(
-    properties: dict[str, t.Any], *, required: Sequence[str] = (), top: bool = False
-) -> type[msgspec.Struct]:
-    """A Struct type with a field per property; unknown fields and missing `required` fail."""
-    fields: list[t.Any] = []
-    names = {}
-    for index, (name, schema) in enumerate(properties.items()):
-        attribute = f"f{index}"  # any property name, Python keyword or not
-        names[attribute] = name
-        kind = _fast_type(schema, top=top)
-        fields.append((attribute, kind) if name in required else (attribute, kind, None))
-    return msgspec.defstruct(
-        "Record", fields, rename=names, forbid_unknown_fields=True, kw_only=True
-    )
-
-
-def _compile_fast_path(
-    properties: dict[str, t.Any], primary_keys: Sequence[str]
-) -> type[msgspec.Struct] | None:
-    try:
-        struct = _fast_struct(properties, required=primary_keys, top=True)
-        msgspec.convert({}, struct)  # msgspec checks the types on first use
-    except msgspec.ValidationError:
-        return struct
-    except (_NoFastPath, TypeError):
-        return None  # e.g. a union msgspec does not support: every record takes the full walk
-    return struct
-
-
 # -- a record --------------------------------------------------------------------------------
 class Conformer:
     """Makes each record of one stream fit its schema; compiled once, called per record."""
@@ -440,12 +325,7 @@ class Conformer:
         # kept: say so, rather than emit a field the target was not told about.
         self.keeps_extra = properties.pop(EXTRA, None) is not None
         self.fate = "kept in _extra" if self.keeps_extra else "dropped: the schema has no _extra"
-        self._fields = _Fields(properties, self._note, ignored=ignored, keys=self.primary_keys)
-        #: The Struct type of records that fit as they are; None if msgspec cannot tell.
-        self.fast_path = _compile_fast_path(properties, self.primary_keys)
-        self._date_times = tuple(
-            name for name, field in self._fields.fields.items() if field.format == "date-time"
-        )
+        self._fields = _Fields(properties, self._note, ignored=ignored)
         self._noted: set[str] = set()
         self._extra: Record = {}  # most records leave it empty: made anew only once used
         #: Records skipped for want of a primary key.
@@ -454,28 +334,13 @@ class Conformer:
 
     def __call__(self, record: Record) -> Record | None:
         """`record`, conformed in place; None if it has no usable primary key."""
-        if self.fast_path is None:
-            return self.conform_in_full(record)
-        try:
-            msgspec.convert(record, self.fast_path)
-        except msgspec.ValidationError:
-            return self.conform_in_full(record)
-        for name in self._date_times:
-            value = record.get(name)
-            # msgspec took it for a date-time: only the API's usual form is normal.
-            if value is not None and (len(value) != 20 or value[10] != "T" or value[19] != "Z"):
-                return self.conform_in_full(record)
-        return record
-
-    def conform_in_full(self, record: Record) -> Record | None:
-        """`__call__`, field by field: for records that do not fit as they are."""
         extra = self._extra
-        keyed = self._fields.conform(record, "", extra)
+        self._fields.conform(record, "", extra)
         if extra:
             self._extra = {}
             if self.keeps_extra:
                 record[EXTRA] = extra
-        if not keyed and any(record.get(key) is None for key in self.primary_keys):
+        if any(record.get(key) is None for key in self.primary_keys):
             self.skip()
             return None
         return record

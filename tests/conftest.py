@@ -39,7 +39,8 @@ TAP_COMMAND = (sys.executable, "-c", "from tap_amplemarket.cli import main; main
 def read_until_killed(command: list[str], kill_after: int | None) -> tuple[list[str], int]:
     """Run `command`; SIGKILL it once it has printed `kill_after` RECORD lines (if given).
 
-    Returns the stdout lines read (the last may be cut short by the kill) and the exit code.
+    Returns the stdout lines read (whole lines: reading stops at the one that makes
+    `kill_after`) and the exit code.
     """
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -83,13 +84,44 @@ class SyncResult:
         return Counter(m["stream"] for m in self.messages if m["type"] == "RECORD")
 
 
+#: Per Singer message type: the fields it must have, and those it may have besides.
+SINGER_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    "SCHEMA": ({"stream", "schema", "key_properties"}, {"bookmark_properties"}),
+    "RECORD": ({"stream", "record"}, {"version", "time_extracted"}),
+    "STATE": ({"value"}, set()),
+    "ACTIVATE_VERSION": ({"stream", "version"}, set()),
+    "BATCH": ({"stream", "encoding", "manifest"}, set()),
+}
+
+
 def parse_messages(stdout: str) -> list[dict[str, t.Any]]:
-    """Singer messages from stdout; a line cut by a kill is dropped, as a target would."""
+    """The Singer messages on stdout: every line must be one (a stray print fails the test)."""
     messages = []
-    for line in stdout.splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            messages.append(json.loads(line))
+    for number, line in enumerate(stdout.splitlines(), 1):
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            message = None
+        kind = message.get("type") if isinstance(message, dict) else None
+        assert kind in SINGER_FIELDS, f"stdout line {number} is no Singer message: {line[:200]!r}"
+        required, optional = SINGER_FIELDS[kind]
+        fields = set(message) - {"type"}
+        assert required <= fields <= required | optional, (
+            f"stdout line {number}, a {kind}, has fields {sorted(fields)}: {line[:200]!r}"
+        )
+        messages.append(message)
     return messages
+
+
+def stdout_messages(args: list[str], stdout: str) -> list[dict[str, t.Any]]:
+    """What the tap run with `args` wrote: --about text, a --discover catalog, else messages."""
+    if "--about" in args:
+        return []
+    if "--discover" in args:
+        if stdout:
+            assert isinstance(json.loads(stdout).get("streams"), list), stdout[:200]
+        return []
+    return parse_messages(stdout)
 
 
 def strict_schema(schema: dict[str, t.Any], name: str = "") -> dict[str, t.Any]:
@@ -178,7 +210,7 @@ def run_cli(
         cwd=cwd,
         check=False,
     )
-    messages = parse_messages(completed.stdout)
+    messages = stdout_messages(args, completed.stdout)
     assert_records_conform(messages)
     return SyncResult(messages, completed.stdout, completed.stderr, completed.returncode)
 

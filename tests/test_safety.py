@@ -19,9 +19,10 @@ import typing as t
 import pytest
 
 from tap_amplemarket.secrets import redacted, remember
-from tests.conftest import TAP_COMMAND, SyncResult, config_for, parse_messages, run_cli
+from tests.conftest import TAP_COMMAND, SyncResult, config_for, run_cli
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.endpoints import ENDPOINTS
+from tests.test_airbyte import validated
 
 #: Random-looking secrets: any five characters of one in the output are a leak.
 KEY = "Zq8kP2xW7mN4vB9cR3tY6hJ1"
@@ -92,7 +93,14 @@ def run_source(
     if catalog is not None:
         (tmp_path / "catalog.json").write_text(json.dumps(catalog))
         command += ["--catalog", str(tmp_path / "catalog.json")]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    validated(done.stdout)  # every stdout line an Airbyte message
+    return done
+
+
+def airbyte_messages(stdout: str) -> list[dict[str, t.Any]]:
+    """The messages of a run_source stdout (which checked each line)."""
+    return [json.loads(line) for line in stdout.splitlines()]
 
 
 def configured_catalog(*streams: t.Any) -> dict[str, t.Any]:
@@ -147,7 +155,7 @@ def test_a_body_of_another_shape_shows_no_part_of_the_key(api, config, tmp_path,
         result = run_source(["read"], config, tmp_path, configured_catalog("accounts"))
         (trace,) = [
             m
-            for m in parse_messages(result.stdout)
+            for m in airbyte_messages(result.stdout)
             if m["type"] == "TRACE" and "error" in m["trace"]
         ]
         assert "check api_url" in trace["trace"]["error"]["message"]
@@ -299,7 +307,7 @@ def test_an_airbyte_stream_name_that_is_not_text_is_a_config_error(config, tmp_p
     result = run_source(["read"], config, tmp_path, configured_catalog(name))
 
     assert result.returncode == 1
-    (trace,) = [m for m in parse_messages(result.stdout) if m["type"] == "TRACE"]
+    (trace,) = [m for m in airbyte_messages(result.stdout) if m["type"] == "TRACE"]
     assert trace["trace"]["error"]["failure_type"] == "config_error"
     assert "stack_trace" not in trace["trace"]["error"]
     assert "Traceback" not in result.stderr
