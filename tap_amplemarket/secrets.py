@@ -101,6 +101,12 @@ def add(secret: str) -> None:
         _PIECES.update(folded[i : i + PIECE] for i in range(len(folded) - PIECE + 1))
 
 
+def forget_all() -> None:
+    """Forget every secret: a process that runs more than one tap (tests) starts clean."""
+    _SECRETS.clear()
+    _PIECES.clear()
+
+
 def url_secrets(url: str) -> set[str]:
     """What a URL carries that must not be shown: its userinfo (the user alone too, when it
     has no password: a token) and its query's values, as written and decoded."""

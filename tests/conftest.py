@@ -21,6 +21,7 @@ import pytest
 
 from tap_amplemarket.client import AmplemarketStream
 from tap_amplemarket.conform import EXTRA
+from tap_amplemarket.secrets import forget_all
 from tap_amplemarket.tap import TapAmplemarket
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
 from tests.fake_api.endpoints import ENDPOINTS
@@ -34,6 +35,14 @@ COLLECTIONS = tuple(endpoint.stream for endpoint in ENDPOINTS if not endpoint.de
 SECRET_LOOKING_KEY = "sk-live-q7Zx2mK8wR5f3c9a"
 #: The tap's console entry point, run by this interpreter as the installed script would be.
 TAP_COMMAND = (sys.executable, "-c", "from tap_amplemarket.cli import main; main()")
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_of_an_earlier_test() -> t.Iterator[None]:
+    """Secrets are remembered process-wide: one test's must not hide another's words."""
+    forget_all()
+    yield
+    forget_all()
 
 
 def read_until_killed(command: list[str], kill_after: int | None) -> tuple[list[str], int]:

@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tap_amplemarket.secrets import PIECE, add, redacted
-from tests.conftest import config_for, parse_messages, run_cli
+from tests.conftest import config_for, run_cli
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
-from tests.test_safety import run_source
+from tests.test_safety import airbyte_messages, run_source
 
 #: Random-looking, with characters URL-encoding changes.
 KEY = "Xk7Qp2Lw9+Vz4/Rt8Ym3=Hc6"
@@ -133,7 +133,7 @@ def test_the_airbyte_source_shows_no_piece_of_the_key(api, config, tmp_path, com
 
     result = run_source([command], config, tmp_path, catalog)
 
-    answers = [m for m in parse_messages(result.stdout) if m["type"] != "LOG"]
+    answers = [m for m in airbyte_messages(result.stdout) if m["type"] != "LOG"]
     assert {m["type"] for m in answers} == {"CONNECTION_STATUS" if command == "check" else "TRACE"}
     assert leaks(result.stdout + result.stderr) == []
 
@@ -186,7 +186,9 @@ def test_the_airbyte_source_reports_it_as_a_failure_not_a_bug(api, config, tmp_p
     result = run_source(["read"], config, tmp_path, catalog)
 
     assert result.returncode == 1
-    (trace,) = [m for m in parse_messages(result.stdout) if m["type"] == "TRACE"]
+    (trace,) = [
+        m for m in airbyte_messages(result.stdout) if m["type"] == "TRACE" and "error" in m["trace"]
+    ]
     assert "stack_trace" not in trace["trace"]["error"]
     assert "Traceback" not in result.stderr
 
@@ -264,7 +266,7 @@ def test_an_airbyte_check_does_not_wait_out_a_429(api, config, tmp_path):
 
     result = run_source(["check"], config, tmp_path)
 
-    (status,) = [m for m in parse_messages(result.stdout) if m["type"] == "CONNECTION_STATUS"]
+    (status,) = [m for m in airbyte_messages(result.stdout) if m["type"] == "CONNECTION_STATUS"]
     assert status["connectionStatus"]["status"] == "FAILED"
     assert "600" in status["connectionStatus"]["message"]
     assert len(api.requests) == 1
