@@ -90,17 +90,21 @@ def test_pyairbyte_syncs_into_duckdb_and_then_reads_only_the_lookback(
     for stream, expected in (("dispositions", api.data.dispositions), ("users", api.data.users)):
         assert len(cache[stream].to_pandas()) == len(expected)
     assert len(cache["lead_list_entries"].to_pandas()) > 0
-    newest = max(call["start_date"] for call in api.data.calls)
+    # The bookmark is the end of the range read (docs/windows.md), here end_date.
+    bookmark = config["end_date"]
     state = cache.get_state_provider("source-amplemarket").get_stream_state("calls")
-    assert state.stream.stream_state.replication_key_value == newest
+    assert state.stream.stream_state.replication_key_value == bookmark
 
-    logged_late = parse_timestamp(newest) - (datetime.timedelta(days=LOOKBACK_DAYS - 1))
+    logged_late = parse_timestamp(bookmark) - (datetime.timedelta(days=LOOKBACK_DAYS - 1))
     late = SampleFactory(seed=99).call(logged_late, api.data.users, api.data.dispositions)
     api.add_call(late)
     source.select_streams(["calls"])
     second = source.read(cache=cache)
 
-    lookback_start = isoformat_z(logged_late - datetime.timedelta(days=1))
+    # Read again: [bookmark - lookback, end_date), its query a second lower.
+    lookback_start = isoformat_z(
+        parse_timestamp(bookmark) - datetime.timedelta(days=LOOKBACK_DAYS, seconds=1)
+    )
     in_lookback = sum(call["start_date"] >= lookback_start for call in api.data.calls)
     assert second.processed_records == in_lookback
     assert second.processed_records < first.processed_records / 10
