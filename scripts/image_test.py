@@ -390,8 +390,9 @@ def check_commands(container: Container, url: str, calls: list[dict[str, t.Any]]
 
     state = container.write("state.json", last_states(first))
     second = container.run("read", "--config", config, "--catalog", configured, "--state", state)
-    newest = max(parse_timestamp(call["start_date"]) for call in calls)
-    lookback_start = isoformat_z(newest - datetime.timedelta(days=LOOKBACK_DAYS))
+    # The bookmark is the end of the range read (end_date); the lookback's query a second lower.
+    bookmark = parse_timestamp(CONFIG["end_date"])
+    lookback_start = isoformat_z(bookmark - datetime.timedelta(days=LOOKBACK_DAYS, seconds=1))
     in_lookback = {call["id"] for call in calls if call["start_date"] >= lookback_start}
     ids = call_ids(second)
     expect(
