@@ -379,44 +379,13 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
-        if self._a_page_at_first_contact(response):
-            msg = (
-                f"api_url {shown_url(self.url_base)} answered GET {self.path} with a web page "
-                f"({status}, {media_type(response)}), not as the Amplemarket API: check api_url"
-            )
-            raise NotTheAPIError(msg)
+        self._refuse_what_is_not_the_api(response)
         if status == HTTPStatus.TOO_MANY_REQUESTS and self.connection_test:
             raise RateLimitedTooLongError(self._rate_limited_now(response))
-        if status == HTTPStatus.UNAUTHORIZED:
-            msg = f"Amplemarket rejected the API key ({status}): check api_key"
-            raise AuthenticationError(msg)
-        if status == HTTPStatus.FORBIDDEN:
-            answers = self.run_context.answers
-            if answers.answered or not answers.forbidden:  # one endpoint: the plan lacks it
-                answers.forbidden.append(self.path or "")
-                raise PlanForbiddenError(self.path or "")
-            msg = (
-                f"Amplemarket answered 403 for {', '.join(answers.forbidden)} and {self.path}, "
-                "and nothing else yet: the API key, or its plan, has no API access: check "
-                "api_key and the plan"
-            )
-            raise AuthenticationError(msg)
+        self._refuse_the_key_or_plan(status)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise RateLimitedError(retry_after, self.path or "", response)
-        if status == HTTPStatus.NOT_MODIFIED:  # not a redirect: an answer to a cache check
-            msg = (
-                f"GET {self.path} was answered 304 Not Modified, though the tap asks for no "
-                "cache check: a cache or proxy at api_url answers, not the API; check api_url"
-            )
-            raise NotTheAPIError(msg)
-        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
-            msg = (
-                f"Amplemarket answered GET {self.path} with a redirect ({status}) to "
-                f"{redirect_target(response)}: "
-                "not followed, it would carry the key; check api_url"
-            )
-            raise ForeignLinkError(msg)
         if status == HTTPStatus.NOT_FOUND:
             raise EndpointNotAvailableError(self.path or "", describe_api_errors(response))
         if (refused := refused_page_size(response)) is not None:
@@ -431,6 +400,47 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         super().validate_response(response)  # 5xx: retriable
         self._adopt_alias(response)
         check_page(response, self.records_key or self.name, self.path or "")
+
+    def _refuse_what_is_not_the_api(self, response: requests.Response) -> None:
+        """A web page at first contact, a 304 or a redirect: not the API answering."""
+        status = response.status_code
+        if self._a_page_at_first_contact(response):
+            msg = (
+                f"api_url {shown_url(self.url_base)} answered GET {self.path} with a web page "
+                f"({status}, {media_type(response)}), not as the Amplemarket API: check api_url"
+            )
+            raise NotTheAPIError(msg)
+        if status == HTTPStatus.NOT_MODIFIED:  # not a redirect: an answer to a cache check
+            msg = (
+                f"GET {self.path} was answered 304 Not Modified, though the tap asks for no "
+                "cache check: a cache or proxy at api_url answers, not the API; check api_url"
+            )
+            raise NotTheAPIError(msg)
+        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+            msg = (
+                f"Amplemarket answered GET {self.path} with a redirect ({status}) to "
+                f"{redirect_target(response)}: "
+                "not followed, it would carry the key; check api_url"
+            )
+            raise ForeignLinkError(msg)
+
+    def _refuse_the_key_or_plan(self, status: int) -> None:
+        """401: the key. 403: this endpoint's plan, unless no endpoint has answered but 403s."""
+        if status == HTTPStatus.UNAUTHORIZED:
+            msg = f"Amplemarket rejected the API key ({status}): check api_key"
+            raise AuthenticationError(msg)
+        if status != HTTPStatus.FORBIDDEN:
+            return
+        answers = self.run_context.answers
+        if answers.answered or not answers.forbidden:  # one endpoint: the plan lacks it
+            answers.forbidden.append(self.path or "")
+            raise PlanForbiddenError(self.path or "")
+        msg = (
+            f"Amplemarket answered 403 for {', '.join(answers.forbidden)} and {self.path}, "
+            "and nothing else yet: the API key, or its plan, has no API access: check "
+            "api_key and the plan"
+        )
+        raise AuthenticationError(msg)
 
     def _adopt_alias(self, response: requests.Response) -> None:
         """Records under one of `records_key_aliases` are read as if under the records key."""

@@ -353,15 +353,17 @@ def calls_date_filter(probe: Prober) -> Finding:
 
     since_inclusive = holds(when, when + second)
     until_inclusive = holds(when - second, when)
-    bounds = (
-        f"start_date_from {'inclusive' if since_inclusive else 'exclusive'}, "
-        f"start_date_to {'inclusive' if until_inclusive else 'exclusive'}"
-    )
     if since_inclusive and not until_inclusive:
-        return Finding(fact, CONFIRMED, f"applied; {bounds}")
-    return Finding(
-        fact, DIFFERS, f"applied; {bounds}", "see docs/windows.md for how windows meet", True
-    )
+        return Finding(fact, CONFIRMED, "applied; from <= start_date < to, to the second")
+    if since_inclusive or until_inclusive or not holds(when - second, when + second):
+        reading = (
+            f"applied; start_date_from {'inclusive' if since_inclusive else 'exclusive'}, "
+            f"start_date_to {'inclusive' if until_inclusive else 'exclusive'}"
+        )
+    else:  # in a two-second query, in neither one-second half: not read to the second
+        reading = "applied, but not to the second (whole days, or another time zone)"
+    copes = "the tap copes while lookback_window_days is at least 1 (docs/windows.md)"
+    return Finding(fact, DIFFERS, reading, copes, matters=False)
 
 
 def calls_order(probe: Prober) -> Finding:

@@ -69,6 +69,11 @@ SWITCHES = [
     ({"unfiltered_hides_finished": True}, "unfiltered_tasks", True),
     ({"unfiltered_hides_finished": True}, "unfiltered_sequences", True),
     ({"calls_date_filter": "ignored"}, "calls_date_filter", True),
+    ({"calls_date_filter": "inclusive"}, "calls_date_filter", False),
+    ({"calls_date_filter": "exclusive"}, "calls_date_filter", False),
+    ({"calls_date_filter": "mixed"}, "calls_date_filter", False),
+    ({"calls_date_filter": "days"}, "calls_date_filter", False),
+    ({"calls_date_filter": "local:+05:30"}, "calls_date_filter", False),
     ({"calls_by_id": True}, "calls_order", False),
     ({"media_type": "application/json"}, "media_type", False),
 ]
