@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import itertools
 import logging
-import math
 import sys
-import threading
 import time
 import typing as t
 from functools import cached_property
@@ -37,11 +34,17 @@ from tap_amplemarket.errors import (
     RateLimitedError,
     RateLimitedTooLongError,
     parse_retry_after,
-    unresolved_host,
+)
+from tap_amplemarket.first_contact import (
+    CONNECTION_TEST_TIMEOUT,
+    FIRST_CONTACT_SECONDS,
+    first_contact_budget,
+    not_the_api,
+    page_at_first_contact,
+    rate_limited_now,
 )
 from tap_amplemarket.http import (
     describe_api_errors,
-    is_html,
     json_body,
     link_url,
     media_type,
@@ -59,7 +62,6 @@ from tap_amplemarket.paging import (
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.retries import RETRIABLE, RetryPolicy
 from tap_amplemarket.secrets import redacted
-from tap_amplemarket.throttle import PacedLimiter
 from tap_amplemarket.windowed import read_windowed
 
 if t.TYPE_CHECKING:
@@ -70,18 +72,13 @@ if t.TYPE_CHECKING:
     from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
+    from tap_amplemarket.run_context import HasRunContext, RunContext
     from tap_amplemarket.windows import DateWindows
 
 
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
-#: Seconds of retries before giving up on an api_url that has not answered yet in this run,
-#: and all a connection test takes.
-FIRST_CONTACT_SECONDS = 15.0
-#: The longest one request of a connection test may take: two attempts and a wait fit in
-#: FIRST_CONTACT_SECONDS.
-CONNECTION_TEST_TIMEOUT = 6
 
 
 def check_page(response: requests.Response, key: str, path: str) -> None:
@@ -120,44 +117,6 @@ def partition_name(context: Context | None) -> str:
     if not context:
         return ""
     return redacted(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")
-
-
-class ApiAnswers:
-    """What the API has answered in this run, across streams.
-
-    One endpoint answering 404 to its first request is a plan without it; two doing so
-    before any endpoint has answered at all is an api_url that is not the API's. Likewise
-    a 403: one is a plan without the endpoint, two before any answer a key without access.
-    """
-
-    def __init__(self) -> None:
-        self.answered = False
-        self.missing: list[str] = []
-        self.forbidden: list[str] = []  # endpoints that answered 403
-
-
-@dataclasses.dataclass(frozen=True)
-class RunContext:
-    """What every stream of one run shares: one limiter (the quota is per key), one bound on
-    requests in flight however many threads fetch, and what the API has answered."""
-
-    limiter: PacedLimiter
-    in_flight: threading.BoundedSemaphore
-    answers: ApiAnswers = dataclasses.field(default_factory=ApiAnswers)
-
-    @classmethod
-    def from_config(cls, config: t.Mapping[str, t.Any]) -> RunContext:
-        return cls(
-            limiter=PacedLimiter(int(config["max_requests_per_minute"])),
-            in_flight=threading.BoundedSemaphore(int(config["max_concurrent_requests"])),
-        )
-
-
-class HasRunContext(t.Protocol):
-    """A tap that makes its run's RunContext (TapAmplemarket)."""
-
-    @property
-    def run_context(self) -> RunContext: ...
 
 
 class SchemaFiles(SchemaDirectory):
@@ -381,7 +340,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         status = response.status_code
         self._refuse_what_is_not_the_api(response)
         if status == HTTPStatus.TOO_MANY_REQUESTS and self.connection_test:
-            raise RateLimitedTooLongError(self._rate_limited_now(response))
+            raise RateLimitedTooLongError(rate_limited_now(self.path or "", response))
         self._refuse_the_key_or_plan(status)
         if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -404,7 +363,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def _refuse_what_is_not_the_api(self, response: requests.Response) -> None:
         """A web page at first contact, a 304 or a redirect: not the API answering."""
         status = response.status_code
-        if self._a_page_at_first_contact(response):
+        if page_at_first_contact(response, self.run_context.answers.answered):
             msg = (
                 f"api_url {shown_url(self.url_base)} answered GET {self.path} with a web page "
                 f"({status}, {media_type(response)}), not as the Amplemarket API: check api_url"
@@ -455,26 +414,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.log("%s: GET %s lists its records under %r, not %r", self.name, self.path,
                      alias, key)  # fmt: skip
 
-    def _a_page_at_first_contact(self, response: requests.Response) -> bool:
-        """An HTML page before the API has answered once: a login page, a proxy, a gateway at
-        a wrong api_url (a 5xx is retried for FIRST_CONTACT_SECONDS first; a 3xx is a
-        redirect, reported as such)."""
-        status = response.status_code
-        return (
-            not self.run_context.answers.answered
-            and not HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST
-            and status < HTTPStatus.INTERNAL_SERVER_ERROR
-            and is_html(response)
-        )
-
-    def _rate_limited_now(self, response: requests.Response) -> str:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        when = f"{math.ceil(retry_after)} s" if retry_after and retry_after > 0 else "a minute"
-        return (
-            f"Amplemarket rate limited GET {self.path} (429): a connection test does not wait; "
-            f"rate limited, try again in {when}"
-        )
-
     @override
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's message without the body: a body can echo the request, key included.
@@ -510,9 +449,11 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                     self.page_sizing.smaller(str(prepared_request.url), refused, where)
                     continue  # the same page (same cursor), smaller
                 except RETRIABLE as exc:
-                    if self._first_contact_budget(exc) is None:
+                    if first_contact_budget(self.run_context.answers.answered, exc) is None:
                         raise
-                    raise NotTheAPIError(self._not_the_api(where, exc)) from None
+                    raise NotTheAPIError(
+                        not_the_api(self.url_base, where, exc, self.timeout)
+                    ) from None
                 self._report_page_size()
                 return response
 
@@ -538,28 +479,7 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         an API that has not answered yet (see _first_contact_budget); else no bound."""
         if self.connection_test:
             return FIRST_CONTACT_SECONDS
-        return self._first_contact_budget(failure)
-
-    def _first_contact_budget(self, failure: Exception) -> float | None:
-        """Seconds of retries a failure gets before the API has answered once in this run: a
-        wrong api_url must say so in seconds. A 429 is the API answering: it waits as usual."""
-        if self.run_context.answers.answered or isinstance(failure, RateLimitedError):
-            return None
-        return FIRST_CONTACT_SECONDS
-
-    def _not_the_api(self, where: str, failure: Exception) -> str:
-        if isinstance(failure, RetriableAPIError) and failure.response is not None:
-            cause = f"{failure}; {media_type(failure.response)}"
-        elif isinstance(failure, requests.exceptions.Timeout):
-            cause = f"no complete answer within {self.timeout}s"
-        elif (host := unresolved_host(failure)) is not None:
-            cause = f"the host name {host} did not resolve"
-        else:
-            cause = f"could not connect: {type(failure).__name__}"
-        return (
-            f"api_url {shown_url(self.url_base)} has not answered {where} as the Amplemarket "
-            f"API ({cause}): check api_url (if it is right, the API may be down: try again later)"
-        )
+        return first_contact_budget(self.run_context.answers.answered, failure)
 
     def _backoff_waits(self) -> Iterator[float]:
         waits = itertools.islice(self.backoff_wait_generator(), 1, None)  # skip the priming 0

@@ -58,7 +58,7 @@ class ForeignLinkError(AmplemarketError, FatalAPIError):
 
 class NotTheAPIError(AmplemarketError):
     """What answers at api_url is not the Amplemarket API (or nothing does): a request
-    failed past FIRST_CONTACT_SECONDS (client.py) before the API answered once, or a cache
+    failed past FIRST_CONTACT_SECONDS (first_contact.py) before the API answered once, or a cache
     answered 304."""
 
 

@@ -14,7 +14,8 @@ from typing_extensions import override
 
 from tap_amplemarket import sdk_logs, streams
 from tap_amplemarket.catalog import include_keys
-from tap_amplemarket.client import AmplemarketStream, RunContext
+from tap_amplemarket.client import AmplemarketStream
+from tap_amplemarket.run_context import RunContext
 from tap_amplemarket.secrets import redacted, remember
 from tap_amplemarket.settings import (
     config_errors,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tap_amplemarket.secrets import PIECE, add, redacted
 from tests.conftest import config_for, run_cli
 from tests.fake_api import FakeAmplemarketAPI, sample_dataset
-from tests.test_safety import airbyte_messages, run_source
+from tests.test_safety import airbyte_messages, http_response, run_source
 
 #: Random-looking, with characters URL-encoding changes.
 KEY = "Xk7Qp2Lw9+Vz4/Rt8Ym3=Hc6"
@@ -49,14 +49,6 @@ def one_line_failure(returncode: int, stderr: str) -> str:
     assert returncode == 1, stderr[-3000:]
     assert "Traceback" not in stderr
     return stderr.strip().splitlines()[-1]
-
-
-def response(
-    status: str, body: bytes, content_type: str = "application/json", **headers: str
-) -> bytes:
-    head = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
-    head += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
-    return "\r\n".join(head).encode() + b"\r\n\r\n" + body
 
 
 @pytest.fixture
@@ -95,18 +87,20 @@ def test_no_piece_of_a_secret_survives_redaction(key, start, length, form, befor
 
 
 ECHOES = {
-    "content type": lambda echo: response(
+    "content type": lambda echo: http_response(
         "406 Not Acceptable", b"{}", f"application/json; profile={echo}"
     ),
-    "reason phrase": lambda echo: response(f"400 Bad {echo}", b"not json", "text/plain"),
-    "plain text": lambda echo: response("400 Bad Request", f"key {echo}".encode(), "text/plain"),
-    "page size error": lambda echo: response(
+    "reason phrase": lambda echo: http_response(f"400 Bad {echo}", b"not json", "text/plain"),
+    "plain text": lambda echo: http_response(
+        "400 Bad Request", f"key {echo}".encode(), "text/plain"
+    ),
+    "page size error": lambda echo: http_response(
         "400 Bad Request",
         json.dumps(
             {"_errors": [{"detail": f"page[size] {echo}", "source": {"parameter": "x"}}]}
         ).encode(),
     ),
-    "503 reason": lambda echo: response(f"503 {echo}", b"down", "text/plain"),
+    "503 reason": lambda echo: http_response(f"503 {echo}", b"down", "text/plain"),
 }
 
 
@@ -142,15 +136,15 @@ def test_the_airbyte_source_shows_no_piece_of_the_key(api, config, tmp_path, com
 
 DEEP = b'{"a":' * 5000 + b"1" + b"}" * 5000
 BODIES = {
-    "deep 200": response("200 OK", DEEP),
-    "deep 400": response("400 Bad Request", DEEP),
-    "deep 422": response("422 Unprocessable Entity", DEEP),
-    "deep 500": response("500 Internal Server Error", DEEP),
-    "NaN then deep": response("200 OK", b'{"x": NaN, "y": ' + DEEP + b"}"),
-    "non-UTF-8 then deep": response("200 OK", b'{"x": "\xff", "y": ' + DEEP + b"}"),
-    "deep list 400": response("400 Bad Request", b"[" * 50000 + b"]" * 50000),
-    "unknown charset": response("200 OK", b"{}", "application/json; charset=x-no-such-42"),
-    "not valid in its charset": response(
+    "deep 200": http_response("200 OK", DEEP),
+    "deep 400": http_response("400 Bad Request", DEEP),
+    "deep 422": http_response("422 Unprocessable Entity", DEEP),
+    "deep 500": http_response("500 Internal Server Error", DEEP),
+    "NaN then deep": http_response("200 OK", b'{"x": NaN, "y": ' + DEEP + b"}"),
+    "non-UTF-8 then deep": http_response("200 OK", b'{"x": "\xff", "y": ' + DEEP + b"}"),
+    "deep list 400": http_response("400 Bad Request", b"[" * 50000 + b"]" * 50000),
+    "unknown charset": http_response("200 OK", b"{}", "application/json; charset=x-no-such-42"),
+    "not valid in its charset": http_response(
         "200 OK", b'{"\xff": 1}', "application/json; charset=ascii"
     ),
 }
@@ -166,7 +160,7 @@ def test_a_body_the_tap_cannot_read_ends_in_one_line(api, config, tmp_path, body
 
 
 def test_a_deep_404_is_a_stream_the_plan_lacks_not_a_traceback(api, config, tmp_path):
-    api.fail_next("raw", times=None, path=FIRST, raw=response("404 Not Found", DEEP))
+    api.fail_next("raw", times=None, path=FIRST, raw=http_response("404 Not Found", DEEP))
 
     result = run_cli([], config, tmp_path, timeout=60)
 
@@ -198,7 +192,7 @@ def test_a_body_in_a_declared_charset_is_read_in_it(api, config, tmp_path, chars
     record = {"id": "d-1", "name": "José Müller"}
     body = json.dumps({"dispositions": [record]}, ensure_ascii=False).encode(charset)
     content_type = f"application/json; charset={charset}"
-    api.fail_next("raw", path=CHECK, raw=response("200 OK", body, content_type))
+    api.fail_next("raw", path=CHECK, raw=http_response("200 OK", body, content_type))
 
     result = run_cli([], config, tmp_path)
 
@@ -210,7 +204,7 @@ def test_a_body_in_a_declared_charset_is_read_in_it(api, config, tmp_path, chars
 
 PAGE = b"<html><body><h1>Not here</h1></body></html>"
 PAGES = {
-    status: response(status, PAGE, "text/html; charset=utf-8", Retry_After="600")
+    status: http_response(status, PAGE, "text/html; charset=utf-8", Retry_After="600")
     for status in (
         "200 OK",
         "401 Unauthorized",
@@ -246,7 +240,7 @@ def test_an_unresolvable_host_says_the_name_did_not_resolve(config, tmp_path):
     assert "resolve" in line
 
 
-RATE_LIMITED = response(
+RATE_LIMITED = http_response(
     "429 Too Many Requests", b'{"_errors": [{"code": "rate_limited"}]}', Retry_After="600"
 )
 

@@ -63,9 +63,13 @@ def echo_at(cut: int, offset: int, prefix: str = "") -> str:
     return "p" * (cut - len(prefix) - offset) + KEY
 
 
-def http_response(status: str, body: bytes, content_type: str = "application/json") -> bytes:
-    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}"
-    return head.encode() + b"\r\n\r\n" + body
+def http_response(
+    status: str, body: bytes, content_type: str = "application/json", **headers: str
+) -> bytes:
+    """A raw HTTP answer; each keyword a header (underscores read as hyphens)."""
+    head = [f"HTTP/1.1 {status}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+    head += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return "\r\n".join(head).encode() + b"\r\n\r\n" + body
 
 
 def free_port() -> int:
