@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tap_amplemarket import client
+from tap_amplemarket import run_context
 from tap_amplemarket.throttle import PacedLimiter
 from tests.conftest import sync
 
@@ -100,7 +100,7 @@ def test_a_sync_never_sends_more_than_the_quota_in_any_minute(api, config, monke
         clock.sent.append(clock.now)
 
     monkeypatch.setattr(limiter, "acquire", acquire_and_record)
-    monkeypatch.setattr(client, "PacedLimiter", lambda _per_minute: limiter)
+    monkeypatch.setattr(run_context, "PacedLimiter", lambda _per_minute: limiter)
 
     result = sync(config)
 
