@@ -52,9 +52,9 @@ class AirbyteWriter(CheckpointFlushingWriter):
 
     Each configured stream gets the statuses the CDK's sources send: STARTED as it starts
     (its SCHEMA), RUNNING at its first record, then COMPLETE once the tap has read it to its
-    end (the fact that gates ACTIVATE_VERSION, `AmplemarketStream.unread`), or INCOMPLETE:
-    skipped, failed, interrupted or cut short. A destination in Overwrite mode replaces a
-    table only for a COMPLETE stream.
+    end (the fact that gates ACTIVATE_VERSION: no `AmplemarketStream.incomplete_reason`), or
+    INCOMPLETE: skipped, failed, interrupted or cut short. A destination in Overwrite mode
+    replaces a table only for a COMPLETE stream.
     """
 
     def __init__(self) -> None:
@@ -82,7 +82,7 @@ class AirbyteWriter(CheckpointFlushingWriter):
     def stream_read(self, stream: AmplemarketStream) -> None:
         """The tap's read of `stream` has ended (`on_read_end`): whole, or not."""
         self._pending += self._status(
-            stream.name, "COMPLETE" if stream.unread is None else "INCOMPLETE"
+            stream.name, "COMPLETE" if stream.incomplete_reason is None else "INCOMPLETE"
         )
 
     def end_streams(self) -> None:

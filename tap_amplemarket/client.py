@@ -6,17 +6,14 @@ import inspect
 import itertools
 import logging
 import sys
-import time
 import typing as t
 from functools import cached_property
-from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
 import backoff
 import requests
 from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
@@ -24,92 +21,38 @@ from typing_extensions import override
 from tap_amplemarket import schemas
 from tap_amplemarket.conform import Conformer, with_extra_column
 from tap_amplemarket.deadline import DeadlineSession
-from tap_amplemarket.errors import (
-    APIRequestError,
-    AuthenticationError,
-    EndpointNotAvailableError,
-    ForeignLinkError,
-    NotTheAPIError,
-    PlanForbiddenError,
-    RateLimitedError,
-    RateLimitedTooLongError,
-    parse_retry_after,
-)
-from tap_amplemarket.first_contact import (
-    CONNECTION_TEST_TIMEOUT,
-    FIRST_CONTACT_SECONDS,
-    first_contact_budget,
-    not_the_api,
-    page_at_first_contact,
-    rate_limited_now,
-)
-from tap_amplemarket.http import (
-    describe_api_errors,
-    json_body,
-    link_url,
-    media_type,
-    redirect_target,
-    shown_url,
-)
-from tap_amplemarket.paging import (
-    MAX_PAGES_WITH_NOTHING_NEW,
-    NextLinkPaginator,
-    PageSizeRefusedError,
-    PageSizing,
-    page_size_in,
-    refused_page_size,
-)
+from tap_amplemarket.errors import APIRequestError, EndpointNotAvailableError, PlanForbiddenError
+from tap_amplemarket.first_contact import CONNECTION_TEST_TIMEOUT
+from tap_amplemarket.http import json_body, link_url
+from tap_amplemarket.paging import MAX_PAGES_WITH_NOTHING_NEW, NextLinkPaginator, PageSizing
 from tap_amplemarket.progress import StreamStats, plural
-from tap_amplemarket.retries import RETRIABLE, RetryPolicy
+from tap_amplemarket.responses import (
+    adopt_alias,
+    check_page,
+    cut_short,
+    refuse_unless_served,
+    status_line,
+)
 from tap_amplemarket.secrets import redacted
+from tap_amplemarket.sending import Sender
 from tap_amplemarket.windowed import read_windowed
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from urllib.parse import ParseResult
 
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, RequestFunc
     from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
-    from tap_amplemarket.run_context import HasRunContext, RunContext
+    from tap_amplemarket.run_context import RunContext
     from tap_amplemarket.windows import DateWindows
 
 
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
-
-
-def check_page(response: requests.Response, key: str, path: str) -> None:
-    """Raise unless a 200's body holds its records under `key` as a list, and no `_errors`.
-
-    Read as empty, a page without its list (missing, null, false, an object) or with errors
-    beside it would end a listing (and a window of calls) early, silently. Retried, as a
-    broken body is; the run stops with one line if it persists.
-    """
-    body = json_body(response)
-    records = body.get(key)
-    if "_errors" in body:
-        found = f"no {key!r} list" if records is None else f"a {key!r} list and _errors"
-        msg = f"Response from {path} has {found} ({describe_api_errors(response)[:200]})"
-        raise RetriableAPIError(msg, response)
-    if not isinstance(records, list):
-        found = (
-            f"keys: {list(body)[:20]}"
-            if key not in body
-            else f"{key!r} is {type(records).__name__}"
-        )
-        msg = f"Response from {path} has no {key!r} list ({redacted(found, 200)})"
-        raise RetriableAPIError(msg, response)
-
-
-def total_summary(streams: Iterable[AmplemarketStream]) -> str:
-    """What a run has read, in all: the end of its log."""
-    started = [s.stats.started for s in streams if s.stats.started is not None]
-    seconds = time.monotonic() - min(started, default=time.monotonic())
-    records = sum(s.stats.records for s in streams)
-    return f"{plural(records, 'record')} in {seconds:.1f} s"
 
 
 def partition_name(context: Context | None) -> str:
@@ -157,25 +100,24 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     # A STATE only where it is a resume point: past a prefix of date windows (windowed.py).
     STATE_MSG_FREQUENCY = sys.maxsize
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, tap: Tap, run_context: RunContext) -> None:
+        """A stream of `tap`'s run, sharing `run_context` with the run's other streams."""
+        #: The limiter, in-flight bound and API answers this run's streams share.
+        self.run_context = run_context
+        super().__init__(tap)
         self.stats = StreamStats()
+        run_context.tally.add(self.stats)
         self.endpoint_unavailable = False
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
         self._filters_restored_noted = False
-        self._alias_noted = False
+        #: The key the records came under, if one of `records_key_aliases` (noted once).
+        self.records_key_alias: str | None = None
         #: Why this run has not read every record of the stream, once it has not (a
         #: partition skipped or cut short): then it must not have a target drop any row.
-        self.unread: str | None = None
-        #: Told once the stream's read ends (read_whole), `unread` then saying whether whole:
-        #: the Airbyte source reports the stream's status from it.
+        self.incomplete_reason: str | None = None
+        #: Told once the stream's read ends (end_read), `incomplete_reason` then saying
+        #: whether whole: the Airbyte source reports the stream's status from it.
         self.on_read_end: Callable[[AmplemarketStream], None] | None = None
-
-    @property
-    def run_context(self) -> RunContext:
-        """The limiter, in-flight bound and API answers of this run, made once by the tap."""
-        # The SDK keeps a stream's tap as `_tap`, with no public accessor.
-        return t.cast("HasRunContext", self._tap).run_context
 
     @cached_property
     @override
@@ -337,174 +279,51 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        self._refuse_what_is_not_the_api(response)
-        if status == HTTPStatus.TOO_MANY_REQUESTS and self.connection_test:
-            raise RateLimitedTooLongError(rate_limited_now(self.path or "", response))
-        self._refuse_the_key_or_plan(status)
-        if status == HTTPStatus.TOO_MANY_REQUESTS:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise RateLimitedError(retry_after, self.path or "", response)
-        if status == HTTPStatus.NOT_FOUND:
-            raise EndpointNotAvailableError(self.path or "", describe_api_errors(response))
-        if (refused := refused_page_size(response)) is not None:
-            raise refused  # a smaller page is asked for (see request_decorator)
-        if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
-            fix = "check the tap settings behind that parameter"
-            if page_size_in(str(response.request.url)) is not None:  # it may be the page size
-                fix += ", or set page_size to 20 (the documented default) if it is the page size"
-            errors = describe_api_errors(response)
-            msg = f"Amplemarket rejected GET {self.path} ({status}): {errors}: {fix}"
-            raise APIRequestError(msg)
-        super().validate_response(response)  # 5xx: retriable
-        self._adopt_alias(response)
-        check_page(response, self.records_key or self.name, self.path or "")
-
-    def _refuse_what_is_not_the_api(self, response: requests.Response) -> None:
-        """A web page at first contact, a 304 or a redirect: not the API answering."""
-        status = response.status_code
-        if page_at_first_contact(response, self.run_context.answers.answered):
-            msg = (
-                f"api_url {shown_url(self.url_base)} answered GET {self.path} with a web page "
-                f"({status}, {media_type(response)}), not as the Amplemarket API: check api_url"
-            )
-            raise NotTheAPIError(msg)
-        if status == HTTPStatus.NOT_MODIFIED:  # not a redirect: an answer to a cache check
-            msg = (
-                f"GET {self.path} was answered 304 Not Modified, though the tap asks for no "
-                "cache check: a cache or proxy at api_url answers, not the API; check api_url"
-            )
-            raise NotTheAPIError(msg)
-        if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
-            msg = (
-                f"Amplemarket answered GET {self.path} with a redirect ({status}) to "
-                f"{redirect_target(response)}: "
-                "not followed, it would carry the key; check api_url"
-            )
-            raise ForeignLinkError(msg)
-
-    def _refuse_the_key_or_plan(self, status: int) -> None:
-        """401: the key. 403: this endpoint's plan, unless no endpoint has answered but 403s."""
-        if status == HTTPStatus.UNAUTHORIZED:
-            msg = f"Amplemarket rejected the API key ({status}): check api_key"
-            raise AuthenticationError(msg)
-        if status != HTTPStatus.FORBIDDEN:
-            return
+        key, path = self.records_key or self.name, self.path or ""
         answers = self.run_context.answers
-        if answers.answered or not answers.forbidden:  # one endpoint: the plan lacks it
-            answers.forbidden.append(self.path or "")
-            raise PlanForbiddenError(self.path or "")
-        msg = (
-            f"Amplemarket answered 403 for {', '.join(answers.forbidden)} and {self.path}, "
-            "and nothing else yet: the API key, or its plan, has no API access: check "
-            "api_key and the plan"
+        refuse_unless_served(
+            response, path, self.url_base, answers, connection_test=self.connection_test
         )
-        raise AuthenticationError(msg)
-
-    def _adopt_alias(self, response: requests.Response) -> None:
-        """Records under one of `records_key_aliases` are read as if under the records key."""
-        key = self.records_key or self.name
-        body = json_body(response) if self.records_key_aliases else {key: None}
-        alias = next((a for a in self.records_key_aliases if isinstance(body.get(a), list)), None)
-        if key in body or alias is None:
-            return
-        body[key] = body.pop(alias)
-        if not self._alias_noted:  # once per stream: not a fault, an answer the docs allow
-            self._alias_noted = True
-            self.log("%s: GET %s lists its records under %r, not %r", self.name, self.path,
-                     alias, key)  # fmt: skip
+        super().validate_response(response)  # 5xx: retriable
+        alias = adopt_alias(response, key, self.records_key_aliases)
+        if alias is not None and self.records_key_alias is None:  # once: an answer docs allow
+            self.records_key_alias = alias
+            self.log("%s: GET %s lists its records under %r, not %r", self.name, path, alias, key)
+        check_page(response, key, path)
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
-        # The SDK's message without the body: a body can echo the request, key included.
-        # Nor the reason phrase the server sent, which can too: the standard one.
-        status = response.status_code
-        kind = "Server" if status >= HTTPStatus.INTERNAL_SERVER_ERROR else "Client"
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        return f"{status} {kind} Error: {phrase} for GET {self.path}"
+        return status_line(response.status_code, self.path or "")
 
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
-        # One loop for every fault (see retries.py), every attempt through the shared limiter.
-        policy = RetryPolicy(
-            limiter=self.run_context.limiter,
-            max_attempts=self.backoff_max_tries(),
+        # One loop for every fault (see sending.py), every attempt through the shared limiter.
+        return self.sender.wrap(func)
+
+    @cached_property
+    def sender(self) -> Sender:
+        """How this stream's requests are sent (see Sender)."""
+        return Sender(
+            stream=self.name,
+            path=self.path or "",
+            api_url=self.url_base,
+            timeout=self.timeout,
+            run=self.run_context,
+            page_sizing=self.page_sizing,
+            stats=self.stats,
+            logger=self.logger,
+            max_attempts=int(self.config["max_retries"]),
             waits=self._backoff_waits,
-            on_retry=self._log_retry,
-            give_up_after=self._retry_budget,
+            connection_test=self.connection_test,
         )
-        where = f"GET {self.path}"
-
-        def send(prepared_request: requests.PreparedRequest, context: Context | None) -> t.Any:
-            def attempt() -> requests.Response:
-                self._fit_page_size(prepared_request)
-                self.stats.add(requests=1)
-                with self.run_context.in_flight:
-                    return func(prepared_request, context)
-
-            while True:
-                try:
-                    response = policy.call(attempt, where)
-                except PageSizeRefusedError as refused:
-                    self.page_sizing.smaller(str(prepared_request.url), refused, where)
-                    continue  # the same page (same cursor), smaller
-                except RETRIABLE as exc:
-                    if first_contact_budget(self.run_context.answers.answered, exc) is None:
-                        raise
-                    raise NotTheAPIError(
-                        not_the_api(self.url_base, where, exc, self.timeout)
-                    ) from None
-                self._report_page_size()
-                return response
-
-        return send
-
-    def _fit_page_size(self, request: requests.PreparedRequest) -> None:
-        if (fitted := self.page_sizing.fitted(str(request.url))) is not None:
-            request.prepare_url(fitted, None)
-
-    def _report_page_size(self) -> None:
-        if (settled := self.page_sizing.settled()) is not None:
-            self.log(
-                "%s: GET %s refused page[size]=%d; reading it with %s",
-                self.name,
-                self.path,
-                self.page_sizing.refused,
-                settled,
-                level=logging.WARNING,
-            )
-
-    def _retry_budget(self, failure: Exception) -> float | None:
-        """Seconds of retries a failure gets: FIRST_CONTACT_SECONDS for a connection test or
-        an API that has not answered yet (see _first_contact_budget); else no bound."""
-        if self.connection_test:
-            return FIRST_CONTACT_SECONDS
-        return first_contact_budget(self.run_context.answers.answered, failure)
 
     def _backoff_waits(self) -> Iterator[float]:
         waits = itertools.islice(self.backoff_wait_generator(), 1, None)  # skip the priming 0
         return (self.backoff_jitter(wait) for wait in waits)
 
-    def _log_retry(self, where: str, wait: float, attempt: int, exc: Exception) -> None:
-        rate_limited = isinstance(exc, RateLimitedError) and (exc.retry_after or 0) > 0
-        self.stats.add(retries=1, rate_limited_seconds=wait if rate_limited else 0)
-        # Name the real cause: the SDK's line says "status 200: OK" for a broken body.
-        self.log(
-            "Retrying %s in %.2fs after attempt %d: %s",
-            where,
-            wait,
-            attempt,
-            exc,
-            level=logging.WARNING,
-        )
-
     @override
     def backoff_wait_generator(self) -> t.Generator[float, None, None]:
         return backoff.expo(factor=self.backoff_factor, max_value=60)
-
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_retries"])
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
@@ -571,10 +390,12 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self._skip_forbidden(exc)
         finally:
             self.stats.finish()
-            if not read and self.unread is None:  # failed, or stopped by its consumer
-                self.unread = f"{partition_name(context) or 'it'} was not read to its end"
+            if not read and self.incomplete_reason is None:  # failed, or stopped by its consumer
+                self.incomplete_reason = (
+                    f"{partition_name(context) or 'it'} was not read to its end"
+                )
         if read and context is None:  # a stream of its own: its one partition is read
-            self.read_whole()
+            self.end_read()
 
     @property
     def marks_deletions(self) -> bool:
@@ -598,22 +419,22 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     def _write_activate_version_message(self, full_table_version: int) -> None:
         # The SDK sends it as a stream starts, before any record: a target then drops every
         # row this run has not read yet, and a run that stops part-way leaves them dropped.
-        # It is sent by `read_whole` instead, once the stream has been read to its end.
+        # It is sent by `end_read` instead, once the stream has been read to its end.
         pass
 
-    def read_whole(self) -> None:
+    def end_read(self) -> None:
         """Every partition of this stream has been read (a child's: those of every parent
         listed): tell the target so, unless one was skipped or cut short; then the same for
         each child stream, whose parents are all listed only if this stream was read whole."""
         if self.on_read_end is not None:
             self.on_read_end(self)
-        if self.unread is not None:
+        if self.incomplete_reason is not None:
             if self.marks_deletions and not self.endpoint_unavailable:  # that has its warning
                 self.log(
                     "%s: rows deleted in Amplemarket are not marked this run, as %s: the "
                     "next run that reads it whole marks them",
                     self.name,
-                    self.unread,
+                    self.incomplete_reason,
                     level=logging.WARNING,
                 )
         elif self.marks_deletions:
@@ -625,9 +446,9 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             super()._write_activate_version_message(self._stream_version)
         for child in self.child_streams:
             if isinstance(child, AmplemarketStream):
-                if self.unread is not None and child.unread is None:
-                    child.unread = f"its parent stream {self.name} was not read whole"
-                child.read_whole()
+                if self.incomplete_reason is not None and child.incomplete_reason is None:
+                    child.incomplete_reason = f"its parent stream {self.name} was not read whole"
+                child.end_read()
 
     def _skip_or_raise(
         self, exc: EndpointNotAvailableError, context: Context | None, partition_pages: int
@@ -641,46 +462,25 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 where = partition_name(context)
                 self.log("%s: skipping %s: not found (404), deleted since listed", self.name,
                          where)  # fmt: skip
-                self.unread = self.unread or f"{where} answered 404"
+                self.incomplete_reason = self.incomplete_reason or f"{where} answered 404"
                 return
-        if self.stats.pages == 0:
-            answers = self.run_context.answers
-            if not answers.answered and answers.missing:
-                msg = (
-                    f"Amplemarket answered 404 for {', '.join(answers.missing)} and {exc.path}, "
-                    "and nothing else yet: api_url is not the API's base URL (check api_url), "
-                    "or deselect the streams the key's plan lacks"
-                )
-                raise APIRequestError(msg) from None
-            answers.missing.append(exc.path)
-            # Warn once and skip: one endpoint missing from a plan must not fail the sync.
-            self.endpoint_unavailable = True
-            self.unread = "the key's plan lacks it"
-            doubt = "" if answers.answered else " (or api_url is wrong, if other streams say so)"
-            self.log("Skipping stream %s: %s%s", self.name, exc, doubt, level=logging.WARNING)
-            return
-        # A 404 in the middle of a listing the endpoint has been serving: ending the stream
-        # quietly would skip the rest of it (and, for calls, move the bookmark past it).
-        msg = (
-            f"Amplemarket answered 404 for {exc.path} in the middle of a listing it had been "
-            f"serving ({exc.detail}): stopping, so that nothing is skipped; the next run "
-            "resumes from the last checkpoint"
-        )
-        raise APIRequestError(msg) from None
+        if self.stats.pages > 0:
+            raise cut_short(exc.path, 404, exc.detail) from None
+        if (error := self.run_context.answers.missing_at(exc.path)) is not None:
+            raise error from None
+        self._skip_stream(exc, "or api_url is wrong, if other streams say so")
 
     def _skip_forbidden(self, exc: PlanForbiddenError) -> None:
         """A 403 before the endpoint served a page skips the stream; after, it stops."""
         if self.stats.pages > 0:
-            msg = (
-                f"Amplemarket answered 403 for {exc.path} in the middle of a listing it had "
-                "been serving: stopping, so that nothing is skipped; the next run resumes "
-                "from the last checkpoint"
-            )
-            raise APIRequestError(msg) from None
-        answers = self.run_context.answers
+            raise cut_short(exc.path, 403) from None
+        self._skip_stream(exc, "or the key has no API access, if others say so")
+
+    def _skip_stream(self, exc: APIRequestError, other_cause: str) -> None:
+        # Warn once and skip: one endpoint missing from a plan must not fail the sync.
         self.endpoint_unavailable = True
-        self.unread = "the key's plan lacks it"
-        doubt = "" if answers.answered else " (or the key has no API access, if others say so)"
+        self.incomplete_reason = "the key's plan lacks it"
+        doubt = "" if self.run_context.answers.answered else f" ({other_cause})"
         self.log("Skipping stream %s: %s%s", self.name, exc, doubt, level=logging.WARNING)
 
     @override
@@ -691,6 +491,5 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
             self.log("%s: %s", self.name, self.stats.summary())
         if skipped := self.conformer.summary():
             self.log("%s", skipped, level=logging.WARNING)
-        streams = [s for s in self._tap.streams.values() if isinstance(s, AmplemarketStream)]
-        if streams and streams[-1] is self:  # the SDK calls this for each stream in turn
-            self._tap.logger.info("Sync done: %s", total_summary(streams))
+        if (total := self.run_context.tally.total_after_one()) is not None:
+            logging.getLogger(self.tap_name).info("Sync done: %s", total)

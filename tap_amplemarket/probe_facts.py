@@ -117,7 +117,7 @@ def entries_key(probe: Prober) -> Finding:
         )
     if (
         isinstance(answer.body.get("leads"), list)
-        and not probe.streams["lead_list_entries"]._alias_noted
+        and probe.streams["lead_list_entries"].records_key_alias is None
     ):
         return Finding("lead_list_entries_key", CONFIRMED, "entries under `leads`")
     return Finding(

@@ -103,9 +103,11 @@ class Prober:
     def __init__(self, tap: TapAmplemarket) -> None:
         config = tap.config
         pace = max(1, int(config["max_requests_per_minute"]) // PACE_SHARE)
-        # The cached_property's slot: one request at a time, at the probe's own pace.
-        tap.__dict__["run_context"] = RunContext(PacedLimiter(pace), threading.BoundedSemaphore(1))
+        # One request at a time, at the probe's own pace, whatever the settings say.
+        run = RunContext(PacedLimiter(pace), threading.BoundedSemaphore(1))
         self.streams = {s.name: s for s in tap.streams.values() if isinstance(s, AmplemarketStream)}
+        for stream in self.streams.values():
+            stream.run_context = run
         self.first: dict[str, Answer] = {}
 
     @property

@@ -46,6 +46,28 @@ class StreamStats:
         )
 
 
+class RunTally:
+    """Every stream's counts in one run, and their total once each stream has logged its own."""
+
+    def __init__(self) -> None:
+        """Start with no stream."""
+        self.streams: list[StreamStats] = []
+        self._logged = 0
+
+    def add(self, stats: StreamStats) -> None:
+        """Count `stats` in the run's total."""
+        self.streams.append(stats)
+
+    def total_after_one(self) -> str | None:
+        """After a stream's own cost line: the run's total, if every stream has logged."""
+        self._logged += 1
+        if self._logged != len(self.streams):
+            return None
+        started = [s.started for s in self.streams if s.started is not None]
+        seconds = time.monotonic() - min(started, default=time.monotonic())
+        return f"{plural(sum(s.records for s in self.streams), 'record')} in {seconds:.1f} s"
+
+
 def estimate_left(elapsed: float, done: float, left: float) -> float | None:
     """Seconds left at the pace so far: `done` seconds of the range read in `elapsed`,
     `left` to go; None before any is done. It falls as the range is read at a steady pace,

@@ -267,7 +267,7 @@ class TapAmplemarket(Tap):
         self._normalize_dates()  # before each stream copies the config
         found: list[Stream] = []
         for stream_type in STREAM_TYPES:
-            stream = stream_type(tap=self)
+            stream = stream_type(tap=self, run_context=self.run_context)
             sdk_logs.quiet(stream.logger)
             found.append(stream)
         return found

@@ -310,7 +310,7 @@ def test_a_second_date_filtered_endpoint_is_a_class_and_a_schema():
 
     class Tap(TapAmplemarket):
         def discover_streams(self) -> list[t.Any]:
-            stream = MeetingsStream(tap=self)
+            stream = MeetingsStream(tap=self, run_context=self.run_context)
             return [*super().discover_streams(), stream]
 
     api_url = "http://127.0.0.1:9"  # never connected to: the adapter answers
