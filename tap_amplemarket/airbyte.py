@@ -67,6 +67,8 @@ class InputError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
+    """What a TRACE ERROR says of a failure: its Airbyte type and the one line to show."""
+
     failure_type: t.Literal["config_error", "system_error"]
     message: str
 
@@ -100,6 +102,7 @@ def connection_specification() -> Json:
 
 
 def spec_message() -> Json:
+    """The SPEC message: the settings form, and that streams can be read incrementally."""
     return {
         "type": "SPEC",
         "spec": {
@@ -110,6 +113,11 @@ def spec_message() -> Json:
 
 
 def airbyte_stream(stream: Stream) -> Json:
+    """`stream` as an entry of an Airbyte CATALOG message.
+
+    Full refresh always; incremental too, with its replication key as the source-defined
+    cursor, if it has one.
+    """
     entry: Json = {
         "name": stream.name,
         "json_schema": stream.schema,
@@ -124,6 +132,7 @@ def airbyte_stream(stream: Stream) -> Json:
 
 
 def load_json(path: str, what: str) -> t.Any:
+    """The JSON in `path`; InputError (a config_error to Airbyte) if it cannot be read."""
     try:
         return read_json_file(path, what, "pass a file that holds one JSON document")
     except UnreadableFileError as exc:
@@ -131,6 +140,10 @@ def load_json(path: str, what: str) -> t.Any:
 
 
 def tap_config(config: t.Any) -> Json:
+    """The tap's settings from an Airbyte config: `config` less SDK_SETTINGS.
+
+    Warns naming the SDK settings ignored; InputError if `config` is not a JSON object.
+    """
     if not isinstance(config, dict):
         msg = "The config file must hold a JSON object of settings: see `source-amplemarket spec`"
         raise InputError(msg)
@@ -235,12 +248,18 @@ def check(config: Json, writer: AirbyteWriter) -> None:
 
 
 def discover(config: Json, writer: AirbyteWriter) -> None:
+    """Emit the CATALOG message: every stream of the tap, as Airbyte describes one."""
     tap = TapAmplemarket(config=tap_config(config), message_writer=writer)
     streams = [airbyte_stream(stream) for stream in tap.streams.values()]
     writer.emit({"type": "CATALOG", "catalog": {"streams": streams}})
 
 
 def read(config: Json, catalog: t.Any, state: t.Any, writer: AirbyteWriter) -> None:
+    """Sync the configured streams with the tap: Airbyte catalog and state in, messages out.
+
+    Streams configured for full refresh start over (their bookmarks are left out); one
+    configured incremental that has no cursor is read in full, with a warning.
+    """
     settings = tap_config(config)
     sync_modes = configured_streams(catalog)
     full_refresh = {name for name, mode in sync_modes.items() if mode == "full_refresh"}
@@ -295,6 +314,7 @@ def trace_error(exc: BaseException) -> Json:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command and the files it reads, from `argv` (the process's arguments if None)."""
     parser = argparse.ArgumentParser(
         prog="source-amplemarket", description="Amplemarket source for Airbyte."
     )
@@ -314,13 +334,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def setup_logging() -> None:
-    # The Singer CLI's own setup (stderr, LOGLEVEL / TAP_AMPLEMARKET_LOGLEVEL), so both entry
-    # points log alike; the SDK runs it only inside its click command.
+    """The Singer CLI's own logging setup (stderr, LOGLEVEL / TAP_AMPLEMARKET_LOGLEVEL).
+
+    So both entry points log alike; the SDK runs it only inside its click command.
+    """
     _setup_console_logging(log_level=_plugin_log_level(plugin_name=TapAmplemarket.name))
     sdk_logs.quiet(TapAmplemarket.logger)
 
 
 def run_command(args: argparse.Namespace, writer: AirbyteWriter) -> None:
+    """Run the command `args` name, its messages emitted by `writer`.
+
+    The config's secrets are remembered as soon as it is read, before any line can show them.
+    """
     if args.command == "spec":
         writer.emit(spec_message())
         return

@@ -11,10 +11,12 @@ if t.TYPE_CHECKING:
 
 
 def include_keys(catalog: Catalog) -> list[str]:
-    """Mark every stream's key properties and replication key `inclusion: automatic`, as
-    Singer has them: always emitted (without them a target cannot upsert, and the bookmark
+    """Mark every stream's key properties and replication key `inclusion: automatic`.
+
+    As Singer has them: always emitted (without them a target cannot upsert, and the bookmark
     never moves), whatever the catalog says. A warning for each selected stream whose
-    catalog deselected some."""
+    catalog deselected some.
+    """
     warnings = []
     for entry in catalog.streams:
         root = entry.metadata.get(())

@@ -27,8 +27,10 @@ FILE_ARGUMENTS = {
 
 
 def file_argument_error(argv: list[str]) -> str | None:
-    """Why a `--config` or `--state` file in `argv` cannot be read as a JSON object, if one
-    cannot: the SDK would end in a traceback."""
+    """Why a `--config` or `--state` file in `argv` cannot be read as a JSON object, if so.
+
+    Checked before the SDK reads them: the SDK would end in a traceback.
+    """
     for flag, (what, fix) in FILE_ARGUMENTS.items():
         for path in flag_values(argv, flag):
             if flag == "--config" and path == "ENV":  # settings from the environment

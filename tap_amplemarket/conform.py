@@ -142,8 +142,11 @@ _PLAIN_KEY = re.compile(r'[^.\[\]"]+')
 
 
 def json_path(prefix: str, key: str) -> str:
-    """The path of `key` under `prefix` ("" or "contact."): a key that holds a dot, a
-    bracket or a quote is written `["a.b"]`, so that no two fields share a path in _extra."""
+    """The path of `key` under `prefix` ("" or "contact.") in _extra.
+
+    A key that holds a dot, a bracket or a quote is written `["a.b"]`, so that no two fields
+    share a path in _extra.
+    """
     if _PLAIN_KEY.fullmatch(key):
         return prefix + key
     return f"{prefix.removesuffix('.')}[{json.dumps(key)}]"

@@ -108,8 +108,10 @@ _current = threading.local()
 
 
 class _DeadlineConnectionMixin:
-    """Hands the connection's socket to the deadline of the request using it (and reads
-    past interim 1xx responses: see interim.py)."""
+    """Hands the connection's socket to the deadline of the request using it.
+
+    It also reads past interim 1xx responses: see interim.py.
+    """
 
     sock: socket.socket | None
     response_class: type[http.client.HTTPResponse] = FinalResponse
@@ -181,10 +183,13 @@ def read_capped(response: requests.Response, limit: int) -> bytes:
 
 
 class DeadlineSession(requests.Session):
-    """A Session whose every request completes within `total_seconds` or raises Timeout, and
-    whose bodies are read up to MAX_RESPONSE_BYTES."""
+    """A Session whose every request completes within `total_seconds` or raises Timeout.
+
+    Its bodies are read up to MAX_RESPONSE_BYTES.
+    """
 
     def __init__(self, total_seconds: float) -> None:
+        """Built from the time, in seconds, each whole request may take."""
         super().__init__()
         self.total_seconds = total_seconds
         adapter = _DeadlineAdapter()

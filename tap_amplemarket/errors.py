@@ -29,10 +29,13 @@ class APIRequestError(AmplemarketError, FatalAPIError):
 
 
 class EndpointNotAvailableError(APIRequestError):
-    """404 on a list endpoint: the key's plan lacks it, so the stream is skipped (unless
-    the endpoint has already answered: see `AmplemarketStream.get_records`)."""
+    """404 on a list endpoint: the key's plan lacks it, so the stream is skipped.
+
+    Unless the endpoint has already answered: see `AmplemarketStream.get_records`.
+    """
 
     def __init__(self, path: str, detail: str) -> None:
+        """Built from the path that answered 404 and the detail the answer gave."""
         super().__init__(
             f"Amplemarket answered 404 for {path} ({detail}): this key's plan may not include it"
         )
@@ -41,10 +44,14 @@ class EndpointNotAvailableError(APIRequestError):
 
 
 class PlanForbiddenError(APIRequestError):
-    """403 on a list endpoint, unless another answered 403 before any answered 200: the
-    key's plan lacks the endpoint (the docs do not say whether it answers 403 or 404)."""
+    """403 on a list endpoint: the key's plan lacks the endpoint.
+
+    Unless another answered 403 before any answered 200. The docs do not say whether a plan
+    lacking an endpoint answers 403 or 404.
+    """
 
     def __init__(self, path: str) -> None:
+        """Built from the path that answered 403."""
         super().__init__(
             f"GET {path} answered 403 Forbidden: the key's plan does not include it (deselect "
             "the stream, or ask Amplemarket to add it to the plan)"
@@ -57,9 +64,11 @@ class ForeignLinkError(AmplemarketError, FatalAPIError):
 
 
 class NotTheAPIError(AmplemarketError):
-    """What answers at api_url is not the Amplemarket API (or nothing does): a request
-    failed past FIRST_CONTACT_SECONDS (first_contact.py) before the API answered once, or a cache
-    answered 304."""
+    """What answers at api_url is not the Amplemarket API (or nothing does).
+
+    A request failed past FIRST_CONTACT_SECONDS (first_contact.py) before the API answered
+    once, or a cache answered 304.
+    """
 
 
 class RateLimitedTooLongError(AmplemarketError):
@@ -87,6 +96,7 @@ class RateLimitedError(RetriableAPIError):
     """429: wait what Retry-After says (None or <= 0: back off like any other fault)."""
 
     def __init__(self, retry_after: float | None, path: str, response: requests.Response) -> None:
+        """Built from the parsed Retry-After (see `parse_retry_after`), the path and the 429."""
         if retry_after is None:
             wait = "no usable Retry-After"
         elif retry_after <= 0:
@@ -100,7 +110,8 @@ class RateLimitedError(RetriableAPIError):
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or HTTP date); None if unusable.
 
-    May be zero or negative: the caller treats those as a plain retry."""
+    May be zero or negative: the caller treats those as a plain retry.
+    """
     if not value:
         return None
     value = value.strip()
@@ -152,8 +163,10 @@ def failure_message(exc: BaseException) -> str | None:
 
 
 def read_json_file(path: str, what: str, fix: str) -> t.Any:
-    """The JSON in `path`. Raises UnreadableFileError naming the file, never its content
-    (a config holds the key)."""
+    """The JSON in `path`.
+
+    Raises UnreadableFileError naming the file, never its content (a config holds the key).
+    """
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()

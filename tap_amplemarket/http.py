@@ -1,5 +1,8 @@
-"""What an HTTP answer holds and where a URL leads: JSON bodies read in their declared
-charset, whatever their depth, and the origin rules that keep the key on api_url's origin."""
+"""What an HTTP answer holds and where a URL leads.
+
+JSON bodies read in their declared charset, whatever their depth, and the origin rules that
+keep the key on api_url's origin.
+"""
 
 from __future__ import annotations
 
@@ -57,8 +60,10 @@ def is_html(response: requests.Response) -> bool:
 
 
 def _text(response: requests.Response) -> str | bytes:
-    """The body as text in its declared charset, or its bytes if it declares UTF-8 or none
-    (JSON's own encoding, which msgspec reads fastest)."""
+    """The body as text in its declared charset, or its bytes if it declares UTF-8 or none.
+
+    UTF-8 is JSON's own encoding, which msgspec reads fastest.
+    """
     charset = declared_charset(response)
     if charset is None:
         return response.content
@@ -77,8 +82,11 @@ def _text(response: requests.Response) -> str | bytes:
 
 
 def decode_json(response: requests.Response) -> t.Any:
-    """The response's body as JSON. Raises UnreadableBodyError (TooDeepError,
-    UnreadableCharsetError) saying why, never quoting the body."""
+    """The response's body as JSON.
+
+    Raises UnreadableBodyError (TooDeepError, UnreadableCharsetError) saying why, never
+    quoting the body.
+    """
     text = _text(response)
     try:
         try:
@@ -118,10 +126,12 @@ def json_body(response: requests.Response) -> dict[str, t.Any]:
 
 
 def lenient_json(content: str | bytes) -> t.Any:
-    """JSON that msgspec refuses but can still be read: a lone surrogate escape (text cut in
-    the middle of an emoji) or a byte that is not UTF-8 becomes U+FFFD; a number beyond a
-    float (1e400), an integer of more digits than Python reads, and NaN or Infinity (not
-    JSON, but sent by some encoders) are kept as their text."""
+    """JSON that msgspec refuses but can still be read.
+
+    A lone surrogate escape (text cut in the middle of an emoji) or a byte that is not UTF-8
+    becomes U+FFFD; a number beyond a float (1e400), an integer of more digits than Python
+    reads, and NaN or Infinity (not JSON, but sent by some encoders) are kept as their text.
+    """
     options: dict[str, t.Any] = {
         "parse_float": _finite_or_text,
         "parse_int": _int_or_text,
@@ -158,9 +168,11 @@ def _valid_text(value: t.Any) -> t.Any:
 
 
 def describe_api_errors(response: requests.Response) -> str:
-    """Summarise an Amplemarket `_errors` body as `detail (parameter: x)`; never echoes
-    headers, nor a page: a body that is not `_errors` is named by its media type (plain
-    text is quoted, cut short, its secrets hidden)."""
+    """Summarise an Amplemarket `_errors` body as `detail (parameter: x)`.
+
+    Never echoes headers, nor a page: a body that is not `_errors` is named by its media type
+    (plain text is quoted, cut short, its secrets hidden).
+    """
     try:
         body = decode_json(response)
         errors = (body.get("_errors") or []) if isinstance(body, dict) else []
@@ -191,11 +203,13 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) that `requests` connects to for `url`: what must match for the
-    key to be sent there. Raises ValueError for a URL it cannot send.
+    r"""(scheme, host, port) that `requests` connects to for `url`.
+
+    What must match for the key to be sent there. Raises ValueError for a URL it cannot send.
 
     Read as requests prepares and urllib3 parses it, not by urllib.parse, which disagrees on
-    some forms (`http://evil\\@api/` is host "api" to urllib.parse, "evil" to urllib3)."""
+    some forms (`http://evil\@api/` is host "api" to urllib.parse, "evil" to urllib3).
+    """
     prepared = requests.PreparedRequest()
     try:
         prepared.prepare_url(url, None)

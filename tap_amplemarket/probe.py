@@ -50,6 +50,7 @@ def run_probe(tap: TapAmplemarket) -> tuple[list[Finding], int]:
 
 
 def summary(findings: list[Finding], sent: int) -> Finding:
+    """The closing SUMMARY line: findings per status, the verdict and the GETs sent."""
     counts = {s: sum(f.status == s for f in findings) for s in (CONFIRMED, DIFFERS, NO_DATA)}
     matters = sum(f.status == DIFFERS and f.matters for f in findings)
     seen = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())

@@ -23,8 +23,11 @@ from tap_amplemarket.errors import ENDS_IN_ONE_LINE
 
 
 def _dry_run_stop(record: logging.LogRecord) -> bool:
-    """The connection test (a final SDK method) stops each stream by raising at its first
-    record, and `Stream.sync` logs that as an ERROR: a passing --test should print none."""
+    """The ERROR `Stream.sync` logs when the connection test stops a stream.
+
+    The connection test (a final SDK method) stops each stream by raising at its first
+    record, and `Stream.sync` logs that as an ERROR: a passing --test should print none.
+    """
     stopped = sys.exc_info()[1]  # the exception being handled where the line is logged
     return (
         record.levelno == logging.ERROR
@@ -34,16 +37,21 @@ def _dry_run_stop(record: logging.LogRecord) -> bool:
 
 
 def _state_helper_warning(record: logging.LogRecord) -> bool:
-    """That a record without a start_date moves no bookmark: delivered on purpose, and
-    counted once per run by the date windows (windows.Reader)."""
+    """The warning that a record without a start_date moves no bookmark.
+
+    Such a record is delivered on purpose, and counted once per run by the date windows
+    (windows.Reader).
+    """
     return record.funcName == "increment_state" and record.levelno == logging.WARNING
 
 
 def _worded_elsewhere(record: logging.LogRecord) -> bool:
-    """The SDK's own lines about an error the tap ends the run with in one line of its own:
+    """The SDK's own lines about an error the tap ends the run with in one line of its own.
+
     `Stream.sync`'s "An unhandled error occurred while syncing ..." (once per stream up to
     the parent), and the CLI's "Config validation failed" after the errors it lists; without
-    them the run's last line is its cause and fix."""
+    them the run's last line is its cause and fix.
+    """
     failure = sys.exc_info()[1]
     if record.levelno != logging.ERROR or failure is None:
         return False
@@ -53,8 +61,10 @@ def _worded_elsewhere(record: logging.LogRecord) -> bool:
 
 
 def _discovery_config_warning(record: logging.LogRecord) -> bool:
-    """ "Config validation failed", with no reason, when `--discover` runs without a config:
-    discovery needs none (a config it cannot use fails the run, named, later)."""
+    """The warning "Config validation failed", with no reason, when `--discover` has no config.
+
+    Discovery needs none (a config it cannot use fails the run, named, later).
+    """
     return record.funcName == "_validate_config" and record.levelno == logging.WARNING
 
 
@@ -76,6 +86,8 @@ def _chatter(record: logging.LogRecord) -> bool:
 
 
 class SdkNoiseFilter(logging.Filter):
+    """Drops each SDK line above that would mislead about this tap."""
+
     @override
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
@@ -97,8 +109,10 @@ def quiet(logger: logging.Logger) -> None:
 
 
 def metrics_level(plugin: str) -> str:
-    """The level of the SDK's METRIC lines (`singer_sdk.metrics`, one or more per request):
+    """The level of the SDK's METRIC lines (`singer_sdk.metrics`, one or more per request).
+
     WARNING, so that a default run shows none, unless <PLUGIN>_METRICS_LOGLEVEL (e.g.
-    TAP_AMPLEMARKET_METRICS_LOGLEVEL=INFO) asks for them (docs/logs.md)."""
+    TAP_AMPLEMARKET_METRICS_LOGLEVEL=INFO) asks for them (docs/logs.md).
+    """
     variable = f"{plugin.upper().replace('-', '_')}_METRICS_LOGLEVEL"
     return os.environ.get(variable, "WARNING").upper()

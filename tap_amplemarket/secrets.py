@@ -1,5 +1,4 @@
-"""Every secret the run knows, and the one function every line and message it prints passes
-through (`redacted`).
+"""Every secret the run knows, and `redacted`, which all the text the run prints passes through.
 
 A secret is hidden wherever any PIECE characters of it show, in any case and URL-encoded,
 not only whole: a server may echo part of the key, upper-case it, or encode it, and a line
@@ -69,10 +68,13 @@ def _without_secrets(text: str) -> str:
 
 
 def redacted(text: str, limit: int | None = None, *, one_line: bool = True) -> str:
-    """`text` as it may be printed: every piece of every secret, and any URL's userinfo,
-    replaced by ***; with `one_line`, control characters (line breaks above all) escaped,
-    so that text the API sent cannot pass for a line of the tap's own; cut to `limit`
-    characters last, so that a secret is never cut in two and half shown."""
+    """`text` as it may be printed: secrets hidden, and cut to `limit` characters.
+
+    Every piece of every secret, and any URL's userinfo, replaced by ***; with `one_line`,
+    control characters (line breaks above all) escaped, so that text the API sent cannot pass
+    for a line of the tap's own; cut to `limit` characters last, so that a secret is never
+    cut in two and half shown.
+    """
     text = str(text)
     if one_line:  # first: an escape ("\\n") must not join what follows into a secret's piece
         text = _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
@@ -108,8 +110,10 @@ def forget_all() -> None:
 
 
 def url_secrets(url: str) -> set[str]:
-    """What a URL carries that must not be shown: its userinfo (the user alone too, when it
-    has no password: a token) and its query's values, as written and decoded."""
+    """What a URL carries that must not be shown: its userinfo and its query's values.
+
+    The user alone too, when it has no password (a token); each as written and decoded.
+    """
     try:
         parts = urlsplit(url)
         found = {value for _, value in parse_qsl(parts.query)}
@@ -128,8 +132,11 @@ def proxy_urls() -> list[str]:
 
 
 class SecretFilter(logging.Filter):
-    """Passes every log line, tracebacks included, through `redacted`, whatever put a secret
-    there (e.g. an error body that echoes the request's Authorization header)."""
+    """Passes every log line, tracebacks included, through `redacted`.
+
+    Whatever put a secret there (e.g. an error body that echoes the request's Authorization
+    header).
+    """
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
@@ -147,9 +154,12 @@ SECRET_FILTER = SecretFilter()
 
 
 def remember(config: t.Mapping[str, t.Any]) -> None:
-    """Hide from every line the key, what api_url carries in its userinfo or query, and the
-    credentials of the environment's proxies; install the filter on every handler of the
-    root logger (where the SDK logs)."""
+    """Hide the key, api_url's secrets and the proxies' credentials from every line.
+
+    Hidden: the key, what api_url carries in its userinfo or query, and the credentials of
+    the environment's proxies. Installs the filter on every handler of the root logger (where
+    the SDK logs).
+    """
     secrets = set()
     if (key := config.get("api_key")) is not None:  # of any type: a wrong one is quoted
         secrets.add(str(key))

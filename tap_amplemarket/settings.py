@@ -111,8 +111,11 @@ def _shown(value: t.Any) -> str:
 
 
 def _number_as_text(value: t.Any, types: t.Any) -> bool:
-    """A number setting given as text: what Meltano passes for a setting whose kind its
-    project does not declare (`meltano config set ... page_size 50`)."""
+    """Whether `value` is a number setting given as text.
+
+    That is what Meltano passes for a setting whose kind its project does not declare
+    (`meltano config set ... page_size 50`).
+    """
     if not isinstance(value, str) or not {"integer", "number"} & set(types):
         return False
     try:
@@ -122,8 +125,11 @@ def _number_as_text(value: t.Any, types: t.Any) -> bool:
 
 
 def one_typo_apart(name: str, known: str) -> bool:
-    """Whether `name` is `known` with one typo: a character wrong, missing, added, two
-    neighbours swapped, or only its case changed."""
+    """Whether `name` is `known` with one typo.
+
+    A typo: a character wrong, missing, added, two neighbours swapped, or only its case
+    changed.
+    """
     a, b = name.casefold(), known.casefold()
     if a == b:
         return name != known
@@ -146,8 +152,11 @@ def typo_of(name: str, schema: Schema) -> str | None:
 
 
 def setting_name_typos(config: t.Mapping[str, t.Any], schema: Schema) -> list[str]:
-    """A line per config key one typo away from a setting: a run would ignore it (a full
-    sync for `start_dat`), so it stops, naming both, before any request."""
+    """A line per config key one typo away from a setting.
+
+    A run would ignore such a key (a full sync for `start_dat`), so it stops, naming both,
+    before any request.
+    """
     return [
         f"Setting {name!r} is not a setting of the tap: did you mean {setting}? Rename it "
         "(the run would ignore it)"
@@ -176,8 +185,11 @@ def config_errors(config: t.Mapping[str, t.Any], schema: Schema) -> list[str]:
 
 
 def null_errors(config: t.Mapping[str, t.Any], schema: Schema) -> list[str]:
-    """A null given for a setting with a default: the SDK's schema lets every optional
-    setting be null, which here would mean no value at all, not the default."""
+    """A line per null given for a setting with a default.
+
+    The SDK's schema lets every optional setting be null, which here would mean no value at
+    all, not the default.
+    """
     properties = schema["properties"]
     return [
         f"{name} is null: give it a value, or leave it out for the default"
@@ -209,8 +221,11 @@ def date_errors(config: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def header_value_errors(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Settings sent as HTTP headers must be printable ASCII: a key pasted with a trailing
-    newline would otherwise fail in `requests`, whose error quotes the header, key and all."""
+    """Settings sent as HTTP headers must be printable ASCII.
+
+    A key pasted with a trailing newline would otherwise fail in `requests`, whose error
+    quotes the header, key and all.
+    """
     errors = []
     key = config.get("api_key")
     if isinstance(key, str) and not key.strip():
@@ -231,6 +246,7 @@ def _printable_ascii(text: str) -> bool:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine (localhost or a loopback IP): plain http is safe there."""
     if host.lower() == "localhost":
         return True
     try:

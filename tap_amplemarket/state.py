@@ -21,8 +21,10 @@ FIX = (
 
 
 def checked_state(state: t.Any, logger: logging.Logger) -> dict[str, t.Any]:
-    """`state` if the tap can resume from it; a calls bookmark in the future is clamped to
-    now, one before EARLIEST_DATE dropped (each with a warning to `logger`).
+    """`state` if the tap can resume from it, its calls bookmark checked.
+
+    A calls bookmark in the future is clamped to now, one before EARLIEST_DATE dropped (each
+    with a warning to `logger`).
 
     Raises BadStateError naming the stream and the value for anything else.
     """
@@ -74,9 +76,11 @@ def is_bookmark(stream_state: t.Any) -> bool:
 
 
 def clamp_calls_bookmark(calls: dict[str, t.Any], logger: logging.Logger) -> None:
-    """Check the calls bookmark; move one in the future to now, drop one before
-    EARLIEST_DATE, write the rest in the normal form (the SDK's parser, and its text
-    comparisons, read no other)."""
+    """Check the calls bookmark: move it into range, or write it in the normal form.
+
+    Move one in the future to now, drop one before EARLIEST_DATE, write the rest in the
+    normal form (the SDK's parser, and its text comparisons, read no other).
+    """
     value = calls["replication_key_value"]
     # A bookmark without its key can only be the calls' own (the SDK would ignore it).
     key = calls.setdefault("replication_key", CallsStream.replication_key)

@@ -23,6 +23,7 @@ class PacedLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """Pace at `max_per_minute` requests a minute; tests pass a fake `clock` and `sleep`."""
         if max_per_minute < 1:
             msg = "max_per_minute must be at least 1"
             raise ValueError(msg)

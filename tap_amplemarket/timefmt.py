@@ -1,5 +1,6 @@
-"""The one home for reading and writing timestamps (the tap, its streams, the conformer and the
-fake API), with one behaviour on every supported Python.
+"""The one home for reading and writing timestamps, with one behaviour on every supported Python.
+
+Used by the tap, its streams, the conformer and the fake API.
 
 - `read_instant` reads RFC 3339 and the common ISO 8601 forms the API or a user may send
   (offsets, `Z` or `z`, `T`, `t` or a space, no seconds, fractions, a leap second, a bare

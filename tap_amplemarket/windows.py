@@ -66,8 +66,10 @@ class Window(t.NamedTuple):
     upper: datetime.datetime
 
     def query(self, spec: DateWindows) -> dict[str, str]:
-        """The filters asking for this window: whole seconds, a second more below, so that
-        the window lies strictly inside its query and overlaps the one before by a second."""
+        """The filters asking for this window: whole seconds, a second more below.
+
+        So the window lies strictly inside its query and overlaps the one before by a second.
+        """
         lower = self.lower.replace(microsecond=0) - QUERY_PAD
         upper = self.upper.replace(microsecond=0)
         upper += ONE_SECOND if self.upper.microsecond else datetime.timedelta(0)
@@ -89,20 +91,27 @@ class Plan(t.NamedTuple):
 
 
 class Sizer:
-    """Each next window holds about `target` records at the density of the latest windows
-    read (as many as hold `target`), four times the latest span if all were empty; near the
-    end, windows shrink (to half the target) so that every worker stays busy."""
+    """Sizes each next window to hold about `target` records at the latest density.
+
+    The density of the latest windows read (as many as hold `target`); four times the latest
+    span if all were empty; near the end, windows shrink (to half the target) so that every
+    worker stays busy.
+    """
 
     def __init__(self, plan: Plan) -> None:
+        """Built from the plan's first span, target and number of workers."""
         self.first, self.target, self.workers = plan.first_span, plan.target, plan.workers
         self.read: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
 
     def observe(self, window: Window, records: int) -> None:
+        """Note that `window`, now read to its end, held `records`: the density to size by."""
         self.read.append(((window.upper - window.lower).total_seconds(), records))
 
     def span(self, left: float) -> float:
-        """The next window's span in seconds (years at one record a year overflow a
-        timedelta)."""
+        """The next window's span, `left` seconds before the end of the run's range.
+
+        In seconds: years at one record a year overflow a timedelta.
+        """
         if not self.read:
             return self.first.total_seconds() / self.workers
         seconds = records = 0.0
@@ -128,8 +137,11 @@ def _put(out: Queue, item: t.Any, stop: threading.Event) -> bool:
 
 
 def _work(plan: Plan, todo: queue.Queue[Window | None], out: Queue, stop: threading.Event) -> None:
-    """A worker thread: reads windows, passing on their records a chunk at a time, then
-    None (the window is read to its end), or the exception that stopped it."""
+    """A worker thread: reads windows, passing on their records a chunk at a time.
+
+    After a window's last chunk comes None (the window is read to its end), or instead the
+    exception that stopped it.
+    """
     while (window := todo.get()) is not None:
         chunk: list[Record] = []
         try:
@@ -149,10 +161,13 @@ def _work(plan: Plan, todo: queue.Queue[Window | None], out: Queue, stop: thread
 
 
 class Reader:
-    """One run: plans windows, has workers read them, yields their records as they come,
-    checkpoints past the longest prefix of windows read to their end."""
+    """One run: plans windows, has workers read them, yields their records as they come.
+
+    It checkpoints past the longest prefix of windows read to their end.
+    """
 
     def __init__(self, plan: Plan) -> None:
+        """Built from the run's plan; the workers start when iteration does."""
         self.plan, self.sizer = plan, Sizer(plan)
         self.todo: queue.Queue[Window | None] = queue.Queue()
         self.out: Queue = queue.Queue(maxsize=4 * plan.workers)
@@ -165,6 +180,7 @@ class Reader:
         self.first_dated: datetime.datetime | None = None
 
     def __iter__(self) -> Iterator[Record]:
+        """Every record as the workers hand it over; they stop however iteration ends."""
         for _ in range(self.plan.workers):
             args = (self.plan, self.todo, self.out, self.stop)
             threading.Thread(target=_work, args=args, daemon=True).start()
@@ -187,6 +203,7 @@ class Reader:
             self.plan.log(f"{self.undated:,} record(s) served without a usable date were written")
 
     def submit(self, windows: int) -> None:
+        """Plan and queue windows until `windows` are in flight or the whole range is."""
         while len(self.seen) < windows and self.lower < self.plan.end:
             left = (self.plan.end - self.lower).total_seconds()
             seconds = max(1, int(min(self.sizer.span(left), left)))

@@ -1,6 +1,8 @@
-"""Singer output: msgspec-encoded, RECORDs gathered into large writes, everything flushed at
-each other message (SCHEMA, STATE, ...) and at exit; SIGTERM and SIGINT end the run between
-writes, never inside one."""
+"""Singer output: msgspec-encoded, RECORDs gathered into large writes.
+
+Everything is flushed at each other message (SCHEMA, STATE, ...) and at exit; SIGTERM and
+SIGINT end the run between writes, never inside one.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class Interrupted(BaseException):  # like KeyboardInterrupt: not an Exception
     """SIGTERM or SIGINT arrived: the run stops, and says so in its exit code."""
 
     def __init__(self, signum: int) -> None:
+        """Built from the signal's number; the exit code is 128 plus it, as shells report."""
         super().__init__(signum)
         self.signum = signum
         self.signal_name = signal.Signals(signum).name
@@ -42,8 +45,11 @@ class OutputError(AmplemarketError):
 
 
 def output_failure(exc: OSError) -> OutputError:
-    """The one line for `exc`, raised writing stdout; stdout then goes to /dev/null, so that
-    nothing left in its buffers fails again at exit (a traceback Python prints itself)."""
+    """The one line for `exc`, raised writing stdout; stdout then goes to /dev/null.
+
+    So that nothing left in its buffers fails again at exit (a traceback Python prints
+    itself).
+    """
     with open(os.devnull, "wb") as devnull, contextlib.suppress(OSError, ValueError):
         os.dup2(devnull.fileno(), sys.stdout.fileno())  # no fileno: not a real stdout
     resume = "the next run resumes from the last STATE the target saved"
@@ -80,8 +86,10 @@ def _reader_gone() -> bool:
 
 @contextlib.contextmanager
 def checked_output() -> Iterator[None]:
-    """Run the block, then flush stdout, where Python would only print a traceback at exit;
-    a write to stdout that fails (a `print` of the SDK's too) raises OutputError."""
+    """Run the block, then flush stdout, where Python would only print a traceback at exit.
+
+    A write to stdout that fails (a `print` of the SDK's too) raises OutputError.
+    """
     try:
         yield
         _flush_stdout()
@@ -107,6 +115,7 @@ class CheckpointFlushingWriter(MsgSpecWriter):
     """
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Built as the SDK's writer is; what is still pending at exit is flushed then."""
         super().__init__(*args, **kwargs)
         self._pending = bytearray()
         self._writing = False
@@ -121,6 +130,11 @@ class CheckpointFlushingWriter(MsgSpecWriter):
             self.flush()
 
     def flush(self) -> None:
+        """Write out the pending lines; then raise Interrupted for a signal that came meanwhile.
+
+        Flushes stdout too. Once stdout has failed, pending lines are dropped: nothing more can
+        be written.
+        """
         if self._broken:
             self._pending.clear()
             return
