@@ -22,7 +22,7 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.singerlib.encoding.simple import Message
 
-    from tap_amplemarket.client import AmplemarketStream
+    from tap_amplemarket.deletions import DeletionMarkingStream
 
 Json = dict[str, t.Any]
 
@@ -52,7 +52,7 @@ class AirbyteWriter(CheckpointFlushingWriter):
 
     Each configured stream gets the statuses the CDK's sources send: STARTED as it starts
     (its SCHEMA), RUNNING at its first record, then COMPLETE once the tap has read it to its
-    end (the fact that gates ACTIVATE_VERSION: no `AmplemarketStream.incomplete_reason`), or
+    end (the fact that gates ACTIVATE_VERSION: no `incomplete_reason`), or
     INCOMPLETE: skipped, failed, interrupted or cut short. A destination in Overwrite mode
     replaces a table only for a COMPLETE stream.
     """
@@ -79,7 +79,7 @@ class AirbyteWriter(CheckpointFlushingWriter):
         self._statuses[name] = status
         return lines + serialize_jsonl(stream_status_message(name, status))
 
-    def stream_read(self, stream: AmplemarketStream) -> None:
+    def stream_read(self, stream: DeletionMarkingStream[t.Any]) -> None:
         """The tap's read of `stream` has ended (`on_read_end`): whole, or not."""
         self._pending += self._status(
             stream.name, "COMPLETE" if stream.incomplete_reason is None else "INCOMPLETE"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import sys
@@ -12,19 +11,19 @@ from urllib.parse import quote, urlsplit
 
 import backoff
 import requests
-from singer_sdk import RESTStream, SchemaDirectory, StreamSchema
+from singer_sdk import StreamSchema
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_amplemarket import schemas
-from tap_amplemarket.conform import Conformer, with_extra_column
+from tap_amplemarket.conform import Conformer
 from tap_amplemarket.deadline import DeadlineSession
+from tap_amplemarket.deletions import DeletionMarkingStream
 from tap_amplemarket.errors import APIRequestError, EndpointNotAvailableError, PlanForbiddenError
 from tap_amplemarket.first_contact import CONNECTION_TEST_TIMEOUT
-from tap_amplemarket.http import json_body, link_url
-from tap_amplemarket.paging import MAX_PAGES_WITH_NOTHING_NEW, NextLinkPaginator, PageSizing
+from tap_amplemarket.http import json_body
+from tap_amplemarket.paging import NextLinkPaginator, PageSizing
 from tap_amplemarket.progress import StreamStats, plural
 from tap_amplemarket.responses import (
     adopt_alias,
@@ -38,12 +37,11 @@ from tap_amplemarket.sending import Sender
 from tap_amplemarket.windowed import read_windowed
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
     from urllib.parse import ParseResult
 
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, RequestFunc
-    from singer_sdk.schema.source import Schema
     from singer_sdk.streams.rest import HTTPRequest, PageContext
 
     from tap_amplemarket.run_context import RunContext
@@ -62,20 +60,12 @@ def partition_name(context: Context | None) -> str:
     return redacted(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")
 
 
-class SchemaFiles(SchemaDirectory):
-    """`schemas/<stream name>.json`, each with the `_extra` column added (here, not per file)."""
-
-    @override
-    def fetch_schema(self, key: str) -> Schema:
-        return with_extra_column(super().fetch_schema(key))
-
-
-class AmplemarketStream(RESTStream["ParseResult | None"]):
+class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
     """One Amplemarket list endpoint: `GET path` -> `{records_key: [...], "_links": {...}}`."""
 
     primary_keys: t.ClassVar[tuple[str, ...]] = ("id",)
     #: `schemas/<stream name>.json` plus `_extra`
-    schema = StreamSchema(SchemaFiles(schemas))
+    schema = StreamSchema(schemas.SchemaFiles(schemas))
     #: Top-level key of the response that holds the records, if not the stream's name.
     records_key: t.ClassVar[str | None] = None
     #: Other keys the records may come under, where the docs disagree with themselves.
@@ -107,17 +97,10 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
         super().__init__(tap)
         self.stats = StreamStats()
         run_context.tally.add(self.stats)
-        self.endpoint_unavailable = False
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
-        self._filters_restored_noted = False
+        self._noted: set[str] = set()  # what its paginators have logged once
         #: The key the records came under, if one of `records_key_aliases` (noted once).
         self.records_key_alias: str | None = None
-        #: Why this run has not read every record of the stream, once it has not (a
-        #: partition skipped or cut short): then it must not have a target drop any row.
-        self.incomplete_reason: str | None = None
-        #: Told once the stream's read ends (end_read), `incomplete_reason` then saying
-        #: whether whole: the Airbyte source reports the stream's status from it.
-        self.on_read_end: Callable[[AmplemarketStream], None] | None = None
 
     @cached_property
     @override
@@ -195,45 +178,15 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
     @override
     def get_new_paginator(self) -> NextLinkPaginator:
         return NextLinkPaginator(
-            read_body=json_body,
-            resolve=lambda href, page_url: link_url(self.url_base, href, page_url),
-            on_cycle=self._stop_at_link_cycle,
+            stream=self.name,
+            path=self.path or "",
+            api_url=self.url_base,
             records_key=self.records_key or self.name,
             key_fields=self.primary_keys,
             max_pages=int(self.config["max_pages_per_partition"]),
-            on_too_many_pages=self._stop_at_too_many_pages,
-            on_filters_restored=self._note_filters_restored,
+            logger=self.logger,
+            noted=self._noted,
         )
-
-    def _note_filters_restored(self, names: list[str]) -> None:
-        # Once per stream: the API's next links drop a filter; the tap puts it back.
-        if self._filters_restored_noted:
-            return
-        self._filters_restored_noted = True
-        self.log(
-            "%s: GET %s's next links drop %s of the first request; the tap puts it back",
-            self.name,
-            self.path,
-            ", ".join(names),
-        )
-
-    def _stop_at_link_cycle(self, href: str) -> None:
-        # Records after it may be unread: ending the listing there would lose them silently
-        # (and, for calls, a checkpoint would move the bookmark past them).
-        msg = (
-            f"{self.name}: Amplemarket's next link {redacted(href, 300)} leads back to a page "
-            f"already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with nothing "
-            "new: stopping, so that nothing is skipped; report it to Amplemarket"
-        )
-        raise APIRequestError(msg)
-
-    def _stop_at_too_many_pages(self, pages: int) -> None:
-        msg = (
-            f"{self.name}: GET {self.path} still links on after {pages:,} pages of one listing "
-            "(max_pages_per_partition): stopping; raise max_pages_per_partition if the account "
-            "really holds that much"
-        )
-        raise APIRequestError(msg)
 
     @override
     def get_url_params(
@@ -396,59 +349,6 @@ class AmplemarketStream(RESTStream["ParseResult | None"]):
                 )
         if read and context is None:  # a stream of its own: its one partition is read
             self.end_read()
-
-    @property
-    def marks_deletions(self) -> bool:
-        """Whether a run that reads this stream whole ends it with ACTIVATE_VERSION, so that
-        a target marks deleted (or removes) the rows that run did not see.
-
-        Only a selected full-table stream, with emit_activate_version_messages on; never
-        one whose class declares a replication key (calls: a run reads from the bookmark
-        or start_date, whatever a catalog says), nor under BATCH (its last BATCH message
-        comes after the read ends, and would land after the rows it holds were dropped).
-        """
-        return bool(
-            self.selected
-            and self.emit_activate_version_messages
-            and self.replication_method == REPLICATION_FULL_TABLE
-            and not isinstance(inspect.getattr_static(type(self), "replication_key"), str)
-            and not self.get_batch_config(self.config)
-        )
-
-    @override
-    def _write_activate_version_message(self, full_table_version: int) -> None:
-        # The SDK sends it as a stream starts, before any record: a target then drops every
-        # row this run has not read yet, and a run that stops part-way leaves them dropped.
-        # It is sent by `end_read` instead, once the stream has been read to its end.
-        pass
-
-    def end_read(self) -> None:
-        """Every partition of this stream has been read (a child's: those of every parent
-        listed): tell the target so, unless one was skipped or cut short; then the same for
-        each child stream, whose parents are all listed only if this stream was read whole."""
-        if self.on_read_end is not None:
-            self.on_read_end(self)
-        if self.incomplete_reason is not None:
-            if self.marks_deletions and not self.endpoint_unavailable:  # that has its warning
-                self.log(
-                    "%s: rows deleted in Amplemarket are not marked this run, as %s: the "
-                    "next run that reads it whole marks them",
-                    self.name,
-                    self.incomplete_reason,
-                    level=logging.WARNING,
-                )
-        elif self.marks_deletions:
-            if self._stream_version is None:
-                # A child stream without a parent: the SDK never started it, yet it is
-                # read whole (nothing). Its SCHEMA and version, as the SDK's sync() makes them.
-                self._write_schema_message()
-                self._stream_version = self._initialized_at // 1000
-            super()._write_activate_version_message(self._stream_version)
-        for child in self.child_streams:
-            if isinstance(child, AmplemarketStream):
-                if self.incomplete_reason is not None and child.incomplete_reason is None:
-                    child.incomplete_reason = f"its parent stream {self.name} was not read whole"
-                child.end_read()
 
     def _skip_or_raise(
         self, exc: EndpointNotAvailableError, context: Context | None, partition_pages: int

@@ -19,11 +19,17 @@ from singer_sdk.pagination import BaseHATEOASPaginator
 from typing_extensions import override
 
 from tap_amplemarket.errors import APIRequestError
-from tap_amplemarket.http import UnreadableBodyError, decode_json, describe_api_errors
+from tap_amplemarket.http import (
+    UnreadableBodyError,
+    decode_json,
+    describe_api_errors,
+    json_body,
+    link_url,
+)
 from tap_amplemarket.secrets import redacted
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
+    import logging
 
     import requests
 
@@ -212,26 +218,28 @@ class NextLinkPaginator(BaseHATEOASPaginator):
     def __init__(
         self,
         *,
-        read_body: Callable[[requests.Response], dict[str, t.Any]],
-        resolve: Callable[[str, str], str],
-        on_cycle: Callable[[str], None],
+        stream: str,
+        path: str,
+        api_url: str,
         records_key: str,
         key_fields: tuple[str, ...],
-        max_pages: int | None = None,
-        on_too_many_pages: Callable[[int], None] | None = None,
-        on_filters_restored: Callable[[list[str]], None] | None = None,
+        max_pages: int,
+        logger: logging.Logger,
+        noted: set[str],
     ) -> None:
-        """`read_body`: a response's JSON object; `resolve(href, page_url)`: the URL of a
-        link, refused unless the key may be sent there."""
+        """Page one listing of `stream` (GET `path` on `api_url`).
+
+        `noted`: what has been logged once for the stream, shared by its paginators.
+        """
         super().__init__()
-        self.read_body = read_body
-        self.resolve = resolve
-        self.on_cycle = on_cycle
+        self.stream = stream
+        self.path = path
+        self.api_url = api_url
         self.records_key = records_key
         self.key_fields = key_fields
         self.max_pages = max_pages
-        self.on_too_many_pages = on_too_many_pages
-        self.on_filters_restored = on_filters_restored
+        self.logger = logger
+        self.noted = noted
         self._first_filters: dict[str, str] | None = None
         self._pages_seen: set[tuple[str, str, Query]] = set()
         self._keys_seen: set[int] = set()
@@ -264,20 +272,35 @@ class NextLinkPaginator(BaseHATEOASPaginator):
         if self._first_filters is None:
             self._first_filters = filters_of(page_url)
         self._pages_seen.add(page_identity(page_url))
-        body = self.read_body(response)
+        body = json_body(response)
         href = next_href(body, page_url)
         if href is None:
             return None
-        url, restored = with_filters(self.resolve(href, page_url), self._first_filters)
-        if restored and self.on_filters_restored is not None:
-            self.on_filters_restored(restored)
+        url, restored = with_filters(link_url(self.api_url, href, page_url), self._first_filters)
+        if restored and "filters restored" not in self.noted:
+            self.noted.add("filters restored")  # once per stream: the tap copes
+            self.logger.info(
+                "%s: GET %s's next links drop %s of the first request; the tap puts it back",
+                self.stream,
+                self.path,
+                ", ".join(restored),
+            )
         if page_identity(url) in self._pages_seen or self._going_nowhere(body):
-            self.on_cycle(href)
-            return None
-        if self.max_pages is not None and len(self._pages_seen) >= self.max_pages:
-            if self.on_too_many_pages is not None:
-                self.on_too_many_pages(self.max_pages)
-            return None
+            # Records after it may be unread: ending the listing there would lose them
+            # silently (and, for calls, a checkpoint would move the bookmark past them).
+            msg = (
+                f"{self.stream}: Amplemarket's next link {redacted(href, 300)} leads back to a "
+                f"page already read, or past {MAX_PAGES_WITH_NOTHING_NEW} pages in a row with "
+                "nothing new: stopping, so that nothing is skipped; report it to Amplemarket"
+            )
+            raise APIRequestError(msg)
+        if len(self._pages_seen) >= self.max_pages:
+            msg = (
+                f"{self.stream}: GET {self.path} still links on after {self.max_pages:,} pages "
+                "of one listing (max_pages_per_partition): stopping; raise "
+                "max_pages_per_partition if the account really holds that much"
+            )
+            raise APIRequestError(msg)
         return url
 
 

@@ -10,7 +10,6 @@ from unittest.mock import ANY
 import pytest
 
 from tap_amplemarket import schemas
-from tap_amplemarket.client import SchemaFiles
 from tap_amplemarket.conform import EXTRA, Conformer, with_extra_column
 from tap_amplemarket.tap import STREAM_TYPES
 from tap_amplemarket.timefmt import normalize_datetime
@@ -341,7 +340,7 @@ def test_an_unsupported_schema_type_fails_when_compiled():
 
 @pytest.mark.parametrize("stream_type", STREAM_TYPES, ids=lambda s: s.name)
 def test_every_stream_schema_compiles_and_has_the_extra_column(stream_type):
-    schema = SchemaFiles(schemas).get_schema(stream_type.name)
+    schema = schemas.SchemaFiles(schemas).get_schema(stream_type.name)
 
     assert schema["properties"][EXTRA] == {"type": ["object", "null"], "description": ANY}
     Conformer(schema, stream=stream_type.name, warn=print)
