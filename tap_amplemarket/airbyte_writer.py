@@ -33,6 +33,7 @@ STATUS_ORDER = {"STARTED": 0, "RUNNING": 1, "COMPLETE": 2, "INCOMPLETE": 2}
 
 
 def stream_status_message(name: str, status: str) -> Json:
+    """The Airbyte TRACE message that reports stream `name` at `status` now."""
     return {
         "type": "TRACE",
         "trace": {
@@ -58,6 +59,7 @@ class AirbyteWriter(CheckpointFlushingWriter):
     """
 
     def __init__(self) -> None:
+        """Start with no command answered, no configured streams known and no status sent."""
         super().__init__()
         #: The command's answer is written: a signal now stops nothing (see `main`).
         self.answered = False
@@ -67,8 +69,10 @@ class AirbyteWriter(CheckpointFlushingWriter):
         self._statuses: dict[str, str] = {}
 
     def _status(self, name: str, status: str) -> bytearray:
-        """The STREAM_STATUS lines that bring configured stream `name` to `status`: STARTED
-        first, never back (a child stream's SCHEMA comes again for each parent)."""
+        """The STREAM_STATUS lines that bring configured stream `name` to `status`.
+
+        STARTED first, never back (a child stream's SCHEMA comes again for each parent).
+        """
         sent = self._statuses.get(name)
         configured = self.state_streams is not None and name in self.state_streams
         if not configured or (sent is not None and STATUS_ORDER[sent] >= STATUS_ORDER[status]):
@@ -137,8 +141,11 @@ class AirbyteWriter(CheckpointFlushingWriter):
         return lines
 
     def emit(self, message: Json) -> None:
-        """Write an Airbyte message of our own (SPEC, CATALOG, TRACE, ...) after any pending;
-        a TRACE or CONNECTION_STATUS, whose text may quote the API, with its secrets hidden."""
+        """Write an Airbyte message of our own (SPEC, CATALOG, TRACE, ...) after any pending.
+
+        A TRACE or CONNECTION_STATUS, whose text may quote the API, is written with its
+        secrets hidden.
+        """
         shown = message if message["type"] in {"SPEC", "CATALOG"} else redacted_strings(message)
         self._pending += serialize_jsonl(shown)
         try:

@@ -118,7 +118,10 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
 
     @cached_property
     def conformer(self) -> Conformer:
-        # Built on first use: by then a catalog given on the command line has been applied.
+        """What fits this stream's records to its effective schema.
+
+        Built on first use: by then a catalog given on the command line has been applied.
+        """
         return Conformer(
             self.effective_schema,
             stream=self.name,
@@ -160,9 +163,11 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
 
     @property
     def connection_test(self) -> bool:
-        """Whether this run only tests the connection (`--test`, Airbyte's `check`, which
-        set ABORT_AT_RECORD_COUNT): it must answer within FIRST_CONTACT_SECONDS, so it
-        never waits out a 429."""
+        """Whether this run only tests the connection.
+
+        That is `--test` or Airbyte's `check`, which set ABORT_AT_RECORD_COUNT: it must
+        answer within FIRST_CONTACT_SECONDS, so it never waits out a 429.
+        """
         return self.ABORT_AT_RECORD_COUNT is not None
 
     @cached_property
@@ -208,8 +213,10 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
         return {self.child_context_key: record["id"]}
 
     def filter_params(self, context: Context | None) -> dict[str, t.Any]:
-        """Query filters of the first page: what the context holds that the path does not (a
-        parent's id, a date window); later pages reuse them through the next link."""
+        """Query filters of the first page: what the context holds that the path does not.
+
+        That is a parent's id or a date window; later pages reuse them through the next link.
+        """
         return {k: v for k, v in (context or {}).items() if f"{{{k}}}" not in (self.path or "")}
 
     @override

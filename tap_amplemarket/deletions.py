@@ -42,8 +42,9 @@ class DeletionMarkingStream(RESTStream[_TToken]):
 
     @property
     def marks_deletions(self) -> bool:
-        """Whether a run that reads this stream whole ends it with ACTIVATE_VERSION, so that
-        a target marks deleted (or removes) the rows that run did not see.
+        """Whether a run that reads this stream whole ends it with ACTIVATE_VERSION.
+
+        A target then marks deleted (or removes) the rows that run did not see.
 
         Only a selected full-table stream, with emit_activate_version_messages on; never
         one whose class declares a replication key (calls: a run reads from the bookmark
@@ -66,9 +67,12 @@ class DeletionMarkingStream(RESTStream[_TToken]):
         pass
 
     def end_read(self) -> None:
-        """Every partition of this stream has been read (a child's: those of every parent
-        listed): tell the target so, unless one was skipped or cut short; then the same for
-        each child stream, whose parents are all listed only if this stream was read whole."""
+        """Every partition of this stream has been read: tell the target so.
+
+        A child's partitions are those of every parent listed. The target is not told if a
+        partition was skipped or cut short. Then the same for each child stream, whose parents
+        are all listed only if this stream was read whole.
+        """
         if self.on_read_end is not None:
             self.on_read_end(self)
         if self.incomplete_reason is not None:

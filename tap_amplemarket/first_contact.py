@@ -24,9 +24,11 @@ CONNECTION_TEST_TIMEOUT = 6
 
 
 def page_at_first_contact(response: requests.Response, answered: bool) -> bool:
-    """An HTML page before the API has answered once: a login page, a proxy, a gateway at a
-    wrong api_url (a 5xx is retried for FIRST_CONTACT_SECONDS first; a 3xx is a redirect,
-    reported as such)."""
+    """An HTML page before the API has answered once.
+
+    A login page, a proxy, a gateway at a wrong api_url (a 5xx is retried for
+    FIRST_CONTACT_SECONDS first; a 3xx is a redirect, reported as such).
+    """
     status = response.status_code
     return (
         not answered
@@ -47,8 +49,10 @@ def rate_limited_now(path: str, response: requests.Response) -> str:
 
 
 def first_contact_budget(answered: bool, failure: Exception) -> float | None:
-    """Seconds of retries a failure gets before the API has answered once in this run; None
-    once it has. A 429 is the API answering: it waits as usual."""
+    """Seconds of retries a failure gets before the API has answered once in this run.
+
+    None once it has. A 429 is the API answering: it waits as usual.
+    """
     if answered or isinstance(failure, RateLimitedError):
         return None
     return FIRST_CONTACT_SECONDS

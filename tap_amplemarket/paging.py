@@ -50,15 +50,19 @@ class PageSizeRefusedError(APIRequestError):
     """A 400 about `page[size]`: the endpoint takes a smaller page, or none at all."""
 
     def __init__(self, message: str, largest_named: int | None) -> None:
+        """The error `message`, and the largest page size it names, if any."""
         super().__init__(message)
         #: The largest page size the error names (e.g. "between 1 and 50"), if any.
         self.largest_named = largest_named
 
 
 def refused_page_size(response: requests.Response) -> PageSizeRefusedError | None:
-    """The refusal of `page[size]` in a 400 or 422 answer, if that is what it is: an
-    `_errors` entry whose source parameter (or, failing that, text) names the page size, or
-    a body in another shape whose text does (the docs do not settle the refusal's shape)."""
+    """The refusal of `page[size]` in a 400 or 422 answer, if that is what it is.
+
+    That is an `_errors` entry whose source parameter (or, failing that, text) names the page
+    size, or a body in another shape whose text does (the docs do not settle the refusal's
+    shape).
+    """
     if response.status_code not in {HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY}:
         return None
     try:
@@ -105,11 +109,15 @@ def page_size_in(url: str) -> int | None:
 
 
 class PageSizing:
-    """The page size one endpoint is asked for: the setting within the endpoint's maximum,
-    until the endpoint refuses it; then the largest size the refusal names, else the
-    documented default, else no `page[size]` at all. Threads reading windows share it."""
+    """The page size one endpoint is asked for.
+
+    The setting within the endpoint's maximum, until the endpoint refuses it; then the largest
+    size the refusal names, else the documented default, else no `page[size]` at all. Threads
+    reading windows share it.
+    """
 
     def __init__(self, setting: int, maximum: int | None) -> None:
+        """Start at the `setting` within `maximum` (None: not paged), nothing refused yet."""
         self.setting = setting
         self.maximum = maximum  # None: the endpoint is not paged
         #: The size the endpoint refused first (None: none so far).
@@ -137,8 +145,10 @@ class PageSizing:
         return self.size if self.sends else None
 
     def fitted(self, url: str) -> str | None:
-        """`url` asking for no larger page than settled on (a next link, or a request
-        prepared before the size settled, may carry the size refused); None if it does."""
+        """`url` asking for no larger page than settled on; None if it already does.
+
+        A next link, or a request prepared before the size settled, may carry the size refused.
+        """
         sent = page_size_in(url)
         if sent is None or (self.sends and sent <= (self.size or sent)):
             return None

@@ -32,6 +32,7 @@ MEDIA_TYPE = "application/vnd.amp+json"
 
 
 def media_type(probe: Prober) -> Finding:
+    """The media type the API answers with, from the first pages read."""
     seen = sorted({a.media_type for a in probe.first.values() if a.ok})
     if not seen:
         return Finding("media_type", NO_DATA, "no endpoint answered 200")
@@ -41,6 +42,7 @@ def media_type(probe: Prober) -> Finding:
 
 
 def records_keys(probe: Prober) -> Finding:
+    """Whether each first page lists its records under the key its stream reads."""
     unread = [
         probe.streams[n].path for n, a in probe.first.items() if a.status == 200 and a.failure
     ]
@@ -59,6 +61,7 @@ def records_keys(probe: Prober) -> Finding:
 
 
 def plan_gated(probe: Prober) -> Finding:
+    """Which endpoints the plan gates, and with 403 or 404, from the first pages read."""
     gated = {n: a.status for n, a in probe.first.items() if a.status in {403, 404}}
     if not gated:
         return Finding("plan_gated", NO_DATA, "every endpoint answered: none is plan-gated")
@@ -71,6 +74,7 @@ def plan_gated(probe: Prober) -> Finding:
 
 
 def page_size(probe: Prober) -> Finding:
+    """Whether endpoints take and serve the `page[size]` asked for, from the first pages read."""
     refused, capped = [], []
     for name, answer in probe.first.items():
         stream = probe.streams[name]
@@ -101,6 +105,7 @@ def page_size(probe: Prober) -> Finding:
 
 
 def entries_key(probe: Prober) -> Finding:
+    """The key a lead list's entries come under, from a GET of the first lead list's entries."""
     lead_lists = probe.records("lead_lists")
     if not lead_lists:
         return Finding("lead_list_entries_key", NO_DATA, "no lead list")
@@ -126,6 +131,7 @@ def entries_key(probe: Prober) -> Finding:
 
 
 def exclusions_page_param(probe: Prober) -> Finding:
+    """Which page size parameter /excluded-domains takes, from GETs asking for one per page."""
     fact = "exclusions_page_param"
     records = probe.records("excluded_domains")
     if len(records) < 2 and probe.first["excluded_domains"].next_query() is None:
@@ -143,6 +149,7 @@ def exclusions_page_param(probe: Prober) -> Finding:
 
 
 def next_links_keep_filters(probe: Prober) -> Finding:
+    """Whether next links keep a listing's filters, from filtered GETs of tasks and calls."""
     fact = "next_links_keep_filters"
     checks: list[tuple[str, dict[str, t.Any]]] = []
     users = probe.records("users")
@@ -167,22 +174,26 @@ def next_links_keep_filters(probe: Prober) -> Finding:
 def calls_window(
     since: datetime.datetime | None, until: datetime.datetime | None
 ) -> dict[str, str]:
+    """The calls' date filter from `since` to `until`: from 2000 and to now when not given."""
     since = since or datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
     until = until or datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     return {"start_date_from": iso(since), "start_date_to": iso(until)}
 
 
 def iso(when: datetime.datetime) -> str:
+    """`when` in UTC, to the second, with a `Z`: the form the probe sends dates in."""
     return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def call_start(call: dict[str, t.Any]) -> datetime.datetime | None:
+    """A call's start_date as a datetime; None if it has none the tap can read."""
     value = call.get("start_date")
     normal = normalize_datetime(value) if isinstance(value, str) else None
     return datetime.datetime.fromisoformat(normal.replace("Z", "+00:00")) if normal else None
 
 
 def calls_date_filter(probe: Prober) -> Finding:
+    """Whether and how calls' date filter applies, from GETs of windows around a listed call."""
     fact = "calls_date_filter"
     dated = [(c, when) for c in probe.records("calls") if (when := call_start(c)) is not None]
     if not dated:
@@ -223,6 +234,7 @@ def calls_date_filter(probe: Prober) -> Finding:
 
 
 def calls_order(probe: Prober) -> Finding:
+    """The order calls are listed in, from their first page."""
     dates = [when for c in probe.records("calls") if (when := call_start(c)) is not None]
     if len(set(dates)) < 2:
         return Finding("calls_order", NO_DATA, "fewer than 2 calls")
@@ -233,6 +245,11 @@ def calls_order(probe: Prober) -> Finding:
 
 
 def unfiltered_lists(probe: Prober, name: str) -> Finding:
+    """Whether stream `name` lists its hidden status unfiltered, from GETs with and without it.
+
+    A finished status seen unfiltered settles it; else a GET filtered by the hidden status
+    finds whether there are any to miss.
+    """
     fact = f"unfiltered_{name}"
     hidden, finished = HIDDEN_STATUSES[name]
     context: dict[str, t.Any] = {}
@@ -265,18 +282,22 @@ def unfiltered_lists(probe: Prober, name: str) -> Finding:
 
 
 def unfiltered_users(probe: Prober) -> Finding:
+    """Whether unfiltered users include inactive ones (see `unfiltered_lists`)."""
     return unfiltered_lists(probe, "users")
 
 
 def unfiltered_tasks(probe: Prober) -> Finding:
+    """Whether unfiltered tasks include finished ones (see `unfiltered_lists`)."""
     return unfiltered_lists(probe, "tasks")
 
 
 def unfiltered_sequences(probe: Prober) -> Finding:
+    """Whether unfiltered sequences include archived ones (see `unfiltered_lists`)."""
     return unfiltered_lists(probe, "sequences")
 
 
 def transcript_entries(probe: Prober) -> Finding:
+    """The shape of calls' transcripts, from the first page of calls."""
     values = [c["transcript"] for c in probe.records("calls") if c.get("transcript")]
     if not values:
         return Finding("transcript_entries", NO_DATA, "no call with a transcript")
@@ -297,11 +318,13 @@ def transcript_entries(probe: Prober) -> Finding:
 
 
 def type_name(value: t.Any) -> str:
+    """The JSON Schema type name of a decoded JSON value."""
     names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer"}
     return "null" if value is None else names.get(type(value), "number")
 
 
 def date_formats(probe: Prober) -> Finding:
+    """Whether the date-time fields read as ISO 8601, and in which forms, from the first pages."""
     forms: set[str] = set()
     unreadable: set[str] = set()
     for name in probe.first:
@@ -334,6 +357,7 @@ def date_form(value: str) -> str:
 
 
 def undeclared_fields(probe: Prober) -> Finding:
+    """Which fields records have that their stream's schema does not declare, from first pages."""
     extra = sorted(
         f"{name}.{key}"
         for name in probe.first

@@ -69,6 +69,7 @@ class Finding:
     matters: bool = False
 
     def line(self) -> str:
+        """The finding as one report line: status, fact, what was seen, and what follows."""
         follows = f" -> {self.follows}" if self.follows else ""
         return f"{self.status:<9} {self.fact}: {self.seen}{follows}"
 
@@ -84,13 +85,16 @@ class Answer:
 
     @property
     def ok(self) -> bool:
+        """Whether the GET got a 200 the stream could read."""
         return self.status == 200 and not self.failure
 
     def records(self, key: str) -> list[dict[str, t.Any]]:
+        """The objects in the body's `key` list; none if the body has no such list."""
         found = self.body.get(key)
         return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
     def next_query(self) -> dict[str, str] | None:
+        """The query of the body's `_links.next` link; None if there is none."""
         links = self.body.get("_links")
         link = links.get("next") if isinstance(links, dict) else None
         href = link.get("href") if isinstance(link, dict) else None
@@ -101,6 +105,7 @@ class Prober:
     """Sends the probe's GETs through the streams' own request code, within the budget."""
 
     def __init__(self, tap: TapAmplemarket) -> None:
+        """Take the tap's streams, made to send one request at a time at the probe's pace."""
         config = tap.config
         pace = max(1, int(config["max_requests_per_minute"]) // PACE_SHARE)
         # One request at a time, at the probe's own pace, whatever the settings say.
@@ -112,6 +117,7 @@ class Prober:
 
     @property
     def sent(self) -> int:
+        """Requests sent so far, retries included, across every stream."""
         return sum(stream.stats.requests for stream in self.streams.values())
 
     def get(
@@ -120,8 +126,10 @@ class Prober:
         params: dict[str, t.Any] | None = None,
         context: dict[str, t.Any] | None = None,
     ) -> Answer:
-        """GET the stream's endpoint with its own first-page parameters, `params` added (a
-        None value removes one)."""
+        """GET the stream's endpoint with its own first-page parameters, `params` added.
+
+        A None value in `params` removes that parameter.
+        """
         stream = self.streams[name]
         if self.sent + int(stream.config["max_retries"]) > MAX_REQUESTS:
             raise BudgetSpentError("the probe's request budget is spent")
@@ -148,6 +156,7 @@ class Prober:
         return Answer(response.status_code, json_body(response), media_type)
 
     def records(self, name: str) -> list[dict[str, t.Any]]:
+        """The records of stream `name`'s first page as read; none if it was not read."""
         stream = self.streams[name]
         answer = self.first.get(name)
         return answer.records(stream.records_key or name) if answer else []

@@ -24,18 +24,22 @@ class StreamStats:
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: float) -> None:
+        """Add each of `counts` to the count of that name."""
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
 
     def start(self) -> None:
+        """Note when the stream started, the first time only."""
         if self.started is None:
             self.started = time.monotonic()
 
     def finish(self) -> None:
+        """Note when the stream finished."""
         self.finished = time.monotonic()
 
     def summary(self) -> str:
+        """The stream's cost line: records, requests, retries, rate-limited time, seconds."""
         seconds = (self.finished or time.monotonic()) - (self.started or time.monotonic())
         waits = (
             f", rate-limited {self.rate_limited_seconds:.0f} s" if self.rate_limited_seconds else ""
@@ -69,17 +73,21 @@ class RunTally:
 
 
 def estimate_left(elapsed: float, done: float, left: float) -> float | None:
-    """Seconds left at the pace so far: `done` seconds of the range read in `elapsed`,
-    `left` to go; None before any is done. It falls as the range is read at a steady pace,
-    however windows are cut."""
+    """Seconds left at the pace so far; None before any is done.
+
+    `done` seconds of the range were read in `elapsed`, `left` to go. It falls as the range is
+    read at a steady pace, however windows are cut.
+    """
     return elapsed * left / done if done > 0 else None
 
 
 def duration(seconds: float) -> str:
+    """`seconds` for a log line: in seconds under two minutes, else in minutes."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def plural(count: int, noun: str) -> str:
+    """`count` (with thousands separators) and `noun`, in the plural unless it is 1."""
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
@@ -87,11 +95,13 @@ class Progress:
     """Says every PROGRESS_SECONDS how far a long read has come."""
 
     def __init__(self, stats: StreamStats) -> None:
+        """Count from now, for the stream counted in `stats`."""
         self.stats = stats
         self.last_at = time.monotonic()
         self.last_requests = 0
 
     def due(self) -> bool:
+        """Whether PROGRESS_SECONDS have passed since the last rate was taken."""
         return time.monotonic() - self.last_at >= PROGRESS_SECONDS
 
     def requests_per_minute(self) -> float:

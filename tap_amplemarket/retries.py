@@ -62,6 +62,7 @@ class RetryPolicy:
     clock: Callable[[], float] = time.monotonic
 
     def call(self, send: Callable[[], requests.Response], where: str) -> requests.Response:
+        """The response of `send()`, retried by this policy; the last failure if it gives up."""
         attempts = 0  # counted against max_attempts
         tries = 0  # every one, for the log
         rate_limited_for = 0.0

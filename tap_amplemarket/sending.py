@@ -99,8 +99,11 @@ class Sender:
             )
 
     def _retry_budget(self, failure: Exception) -> float | None:
-        """Seconds of retries a failure gets: FIRST_CONTACT_SECONDS for a connection test or
-        an API that has not answered yet in this run; else no bound."""
+        """Seconds of retries a failure gets.
+
+        FIRST_CONTACT_SECONDS for a connection test or an API that has not answered yet in
+        this run; else no bound.
+        """
         if self.connection_test:
             return FIRST_CONTACT_SECONDS
         return first_contact_budget(self.run.answers.answered, failure)

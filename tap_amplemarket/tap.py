@@ -193,6 +193,11 @@ class TapAmplemarket(Tap):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Validate the config as the SDK does, with its errors worded here and secrets hidden.
+
+        Then warn of unknown settings, and refuse typos of setting names and what the settings
+        schema cannot check.
+        """
         try:
             super().__init__(*args, **kwargs)
         except ConfigValidationError as exc:
@@ -219,9 +224,11 @@ class TapAmplemarket(Tap):
             raise ConfigValidationError("Config validation failed", errors=errors)
 
     def _normalize_dates(self) -> None:
-        """start_date and end_date in the normal form (timefmt's), as the bookmark is (see
-        state.py): the SDK reads them with its own parser, which refuses RFC 3339 forms such
-        as a lowercase "z", and compares bookmarks as text."""
+        """Put start_date and end_date in the normal form (timefmt's), as the bookmark is.
+
+        See state.py: the SDK reads them with its own parser, which refuses RFC 3339 forms such
+        as a lowercase "z", and compares bookmarks as text.
+        """
         for key in ("start_date", "end_date"):
             value = self.config.get(key)
             if isinstance(value, str) and (instant := read_instant(value)) is not None:

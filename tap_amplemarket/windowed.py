@@ -17,8 +17,11 @@ if t.TYPE_CHECKING:
 def sync_range(
     stream: AmplemarketStream,
 ) -> tuple[datetime.datetime, datetime.datetime, datetime.datetime | None]:
-    """[start, end) of this run, and the bookmark resumed from: the bookmark (else
-    start_date) minus the lookback, up to end_date or now."""
+    """[start, end) of this run, and the bookmark resumed from.
+
+    The range runs from the bookmark (else start_date) minus the lookback, up to end_date or
+    now.
+    """
     assert stream.date_windows is not None
     config = stream.config
     floor = parse_timestamp(config["start_date"]) if config.get("start_date") else DEFAULT_START
@@ -46,8 +49,10 @@ def read_windowed(stream: AmplemarketStream) -> Iterator[dict[str, t.Any]]:
         return None if instant is None else instant[0]
 
     def checkpoint(upper: datetime.datetime) -> None:
-        """Every window before `upper` is read and its records written: a STATE, so that
-        the target commits them. The bookmark never moves back (a lookback re-reads)."""
+        """Every window before `upper` is read and its records written: write a STATE.
+
+        The target then commits them. The bookmark never moves back (a lookback re-reads).
+        """
         moved = bookmark[0] is None or upper > bookmark[0]
         bookmark[0] = upper if moved else bookmark[0]
         state = stream.stream_state
