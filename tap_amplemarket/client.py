@@ -1,4 +1,9 @@
-"""Shared REST behaviour of every Amplemarket stream: auth, paging, retries, errors."""
+"""The stream base: the SDK hooks every Amplemarket stream shares, and what a 404 means.
+
+Each hook hands its work to a module of one concern: responses.py (what an answer means),
+sending.py (retries, pacing, page size), paging.py (next links), deletions.py
+(ACTIVATE_VERSION), windowed.py (date windows), conform.py (records).
+"""
 
 from __future__ import annotations
 

@@ -140,6 +140,7 @@ class Prober:
             params={k: v for k, v in query.items() if v is not None},
             headers=stream.http_headers,
         )
+        # The SDK names its single attempt `_request`, with no public alias.
         send = stream.request_decorator(stream._request)
         try:
             response: requests.Response = send(prepared, context)
