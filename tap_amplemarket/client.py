@@ -29,7 +29,7 @@ from tap_amplemarket.errors import APIRequestError, EndpointNotAvailableError, P
 from tap_amplemarket.first_contact import CONNECTION_TEST_TIMEOUT
 from tap_amplemarket.http import json_body
 from tap_amplemarket.paging import NextLinkPaginator, PageSizing
-from tap_amplemarket.progress import StreamStats, plural
+from tap_amplemarket.progress import StreamStats, partition_name, plural
 from tap_amplemarket.responses import (
     adopt_alias,
     check_page,
@@ -37,7 +37,6 @@ from tap_amplemarket.responses import (
     refuse_unless_served,
     status_line,
 )
-from tap_amplemarket.secrets import redacted
 from tap_amplemarket.sending import Sender
 from tap_amplemarket.windowed import read_windowed
 
@@ -56,13 +55,6 @@ if t.TYPE_CHECKING:
 #: Parents a child endpoint answers 404 for, before it has answered any, that say the key's
 #: plan lacks it (fewer may be parents deleted since they were listed).
 PARENTS_NOT_FOUND_FOR_PLAN = 3
-
-
-def partition_name(context: Context | None) -> str:
-    """A partition as a log line names it: `[user_id=...]`, or "" for a whole stream."""
-    if not context:
-        return ""
-    return redacted(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")
 
 
 class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):

@@ -5,6 +5,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import typing as t
+
+from tap_amplemarket.secrets import redacted
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
 
 #: How often a long read says how far it has come.
 PROGRESS_SECONDS = 10.0
@@ -110,3 +116,10 @@ class Progress:
         rate = (self.stats.requests - self.last_requests) * 60 / max(now - self.last_at, 1e-9)
         self.last_at, self.last_requests = now, self.stats.requests
         return rate
+
+
+def partition_name(context: Context | None) -> str:
+    """A partition as a log line names it: `[user_id=...]`, or "" for a whole stream."""
+    if not context:
+        return ""
+    return redacted(f"[{', '.join(f'{k}={v}' for k, v in context.items())}]")

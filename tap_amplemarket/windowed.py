@@ -9,13 +9,45 @@ from tap_amplemarket.timefmt import format_datetime, parse_timestamp, read_insta
 from tap_amplemarket.windows import DEFAULT_START, TARGET_PAGES, Plan, Window, read_in_windows
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping
 
-    from tap_amplemarket.client import AmplemarketStream
+    from tap_amplemarket.windows import DateWindows
+
+
+class WindowedStream(t.Protocol):
+    """What a date-windowed read needs of its stream (an AmplemarketStream, for the SDK's)."""
+
+    name: str
+    date_windows: t.ClassVar[DateWindows | None]
+
+    @property
+    def config(self) -> Mapping[str, t.Any]:
+        """The tap's settings."""
+
+    @property
+    def replication_key(self) -> str | None:
+        """The record field the bookmark is of."""
+
+    @property
+    def stream_state(self) -> dict[str, t.Any]:
+        """The stream's state: where its bookmark is written."""
+
+    @property
+    def page_size(self) -> int | None:
+        """Records per page now."""
+
+    def log(self, message: str, *args: t.Any) -> None:
+        """Log a line at INFO."""
+
+    def request_records(self, context: t.Any) -> Iterable[dict[str, t.Any]]:
+        """The records of one listing (here: one window's query), page after page."""
+
+    def finalize_state_progress_markers(self) -> None:
+        """Emit a STATE with the bookmark as set."""
 
 
 def sync_range(
-    stream: AmplemarketStream,
+    stream: WindowedStream,
 ) -> tuple[datetime.datetime, datetime.datetime, datetime.datetime | None]:
     """[start, end) of this run, and the bookmark resumed from.
 
@@ -34,7 +66,7 @@ def sync_range(
     return start - datetime.timedelta(days=lookback), end, resumed
 
 
-def read_windowed(stream: AmplemarketStream) -> Iterator[dict[str, t.Any]]:
+def read_windowed(stream: WindowedStream) -> Iterator[dict[str, t.Any]]:
     """The records of a date-windowed stream, checkpointed (see windows.py)."""
     spec, key = stream.date_windows, stream.replication_key
     assert spec is not None
