@@ -93,6 +93,9 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
         self.run_context = run_context
         super().__init__(tap)
         self.stats = StreamStats()
+        #: The page size this endpoint is asked for, and its fallback when refused; made
+        #: here, before any thread reading date windows can reach it.
+        self.page_sizing = PageSizing(int(self.config["page_size"]), self.max_page_size)
         run_context.tally.add(self.stats)
         self._parents_not_found = 0  # 404s for parents before the endpoint answered any
         self._noted: set[str] = set()  # what its paginators have logged once
@@ -166,11 +169,6 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
         answer within FIRST_CONTACT_SECONDS, so it never waits out a 429.
         """
         return self.ABORT_AT_RECORD_COUNT is not None
-
-    @cached_property
-    def page_sizing(self) -> PageSizing:
-        """The page size this endpoint is asked for, and its fallback when refused."""
-        return PageSizing(int(self.config["page_size"]), self.max_page_size)
 
     @property
     def page_size(self) -> int | None:
@@ -255,11 +253,7 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
     @override
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         # One loop for every fault (see sending.py), every attempt through the shared limiter.
-        return self.sender.wrap(func)
-
-    @cached_property
-    def sender(self) -> Sender:
-        """How this stream's requests are sent (see Sender)."""
+        # A Sender per listing: it holds no state of its own, so threads need not share one.
         return Sender(
             stream=self.name,
             path=self.path or "",
@@ -272,7 +266,7 @@ class AmplemarketStream(DeletionMarkingStream["ParseResult | None"]):
             max_attempts=int(self.config["max_retries"]),
             waits=self._backoff_waits,
             connection_test=self.connection_test,
-        )
+        ).wrap(func)
 
     def _backoff_waits(self) -> Iterator[float]:
         waits = itertools.islice(self.backoff_wait_generator(), 1, None)  # skip the priming 0
