@@ -11,7 +11,7 @@ import email.message
 import json
 import math
 import typing as t
-from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import msgspec
 import requests
@@ -252,12 +252,6 @@ def link_url(url_base: str, href: str, page_url: str | None = None) -> str:
         )
         raise ForeignLinkError(msg)
     return url
-
-
-def page_identity(url: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """A URL as a page: host, path and query parameters in any order or encoding."""
-    parts = urlsplit(url)
-    return parts.netloc.lower(), parts.path, tuple(sorted(parse_qsl(parts.query)))
 
 
 def shown_url(url: str) -> str:

@@ -21,7 +21,7 @@ from tap_amplemarket.errors import (
     EndpointNotAvailableError,
     PlanForbiddenError,
 )
-from tap_amplemarket.http import json_body
+from tap_amplemarket.http import json_body, media_type
 from tap_amplemarket.run_context import RunContext
 from tap_amplemarket.throttle import PacedLimiter
 
@@ -153,8 +153,7 @@ class Prober:
         except (AmplemarketError, RetriableAPIError) as exc:
             return Answer(200 if isinstance(exc, RetriableAPIError) else 400, failure=kind(exc))
         stream.run_context.answers.answered = True
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return Answer(response.status_code, json_body(response), media_type)
+        return Answer(response.status_code, json_body(response), media_type(response))
 
     def records(self, name: str) -> list[dict[str, t.Any]]:
         """The records of stream `name`'s first page as read; none if it was not read."""

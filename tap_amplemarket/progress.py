@@ -97,27 +97,6 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-class Progress:
-    """Says every PROGRESS_SECONDS how far a long read has come."""
-
-    def __init__(self, stats: StreamStats) -> None:
-        """Count from now, for the stream counted in `stats`."""
-        self.stats = stats
-        self.last_at = time.monotonic()
-        self.last_requests = 0
-
-    def due(self) -> bool:
-        """Whether PROGRESS_SECONDS have passed since the last rate was taken."""
-        return time.monotonic() - self.last_at >= PROGRESS_SECONDS
-
-    def requests_per_minute(self) -> float:
-        """Requests per minute since the last call, which resets the count."""
-        now = time.monotonic()
-        rate = (self.stats.requests - self.last_requests) * 60 / max(now - self.last_at, 1e-9)
-        self.last_at, self.last_requests = now, self.stats.requests
-        return rate
-
-
 def partition_name(context: Context | None) -> str:
     """A partition as a log line names it: `[user_id=...]`, or "" for a whole stream."""
     if not context:
